@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         title=f"{args.underlying} instruments listed at {now:%Y-%m-%d %H:%M} UTC, spot {args.spot}",
     )
     table.add_column("instrument", no_wrap=True)
-    table.add_column("kind")
+    table.add_column("kind", no_wrap=True)
     table.add_column("expiry 08:00 UTC", no_wrap=True)
     for column in ("strike", f"tick {settlement.symbol}", f"lot {underlying.symbol}"):
         table.add_column(column, justify="right", no_wrap=True)
