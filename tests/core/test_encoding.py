@@ -100,6 +100,14 @@ def test_decode_round_trips_and_refuses_the_wrong_shape() -> None:
     assert info.value.code is CoreReason.DECODING_FAILED
 
 
+def test_a_string_of_invalid_utf8_is_a_decoding_error_not_a_crash() -> None:
+    # msgpack: fixmap of 1, key "account", value a 1-byte str holding 0xff.
+    data = b"\x81\xa7account\xa1\xff"
+    with pytest.raises(InvalidInput) as info:
+        decode(data, dict[str, str])
+    assert info.value.code is CoreReason.DECODING_FAILED
+
+
 def test_decode_refuses_oversized_input_before_parsing() -> None:
     with pytest.raises(InvalidInput, match="more than"):
         decode(b"\x00" * (4 * 1024 * 1024 + 1), int)

@@ -14,7 +14,11 @@ from optex import __version__
 from optex.core import OptexError
 
 # Modules that add subcommands, in the order they appear in --help.
-COMMAND_MODULES: Final = ("optex.cli._instruments",)
+COMMAND_MODULES: Final = (
+    "optex.cli._instruments",
+    "optex.cli._keys",
+    "optex.cli._audit",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -53,7 +53,8 @@ def decode(data: bytes, into: type[T]) -> T:
         )
     try:
         return msgspec.msgpack.decode(data, type=into, strict=True)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec raises UnicodeDecodeError itself for a str field holding invalid UTF-8.
         raise InvalidInput(CoreReason.DECODING_FAILED, f"cannot decode: {exc}") from exc
 
 
