@@ -24,3 +24,11 @@ def test_the_readme_opens_with_two_commands() -> None:
 def test_ci_runs_the_readmes_test_command_word_for_word() -> None:
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci
+
+
+def test_ci_runs_each_check_as_its_own_statement() -> None:
+    # Under `set -e`, a failing command inside `a && b` does not stop the script: a chained
+    # linter could fail while CI still passes.
+    for line in (ROOT / ".ci" / "run").read_text().splitlines():
+        if any(tool in line for tool in ("ruff ", "mypy", "bandit")):
+            assert "&&" not in line, f"chained check in .ci/run: {line}"
