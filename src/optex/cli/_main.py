@@ -18,6 +18,7 @@ COMMAND_MODULES: Final = (
     "optex.cli._instruments",
     "optex.cli._keys",
     "optex.cli._audit",
+    "optex.cli._chain",
 )
 
 Handler = Callable[[argparse.Namespace], int]

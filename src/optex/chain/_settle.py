@@ -1,0 +1,128 @@
+"""Expiry settlement, perpetual funding and time-locked withdrawals, run at the start of a block.
+
+An expired instrument settles at the first oracle index price voted at or after its expiry:
+every position receives ``quantity x value`` (the payoff for options, the price for futures)
+less its cost, each rounded down against its holder; what rounding leaves goes to the fee pool,
+so the total is conserved exactly. Funding moves ``quantity x index x rate`` between perpetual
+positions every interval
+(``quantity x mark x rate``, the rate from the voted mark and index), rounded the same way.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from optex.chain._context import Context, with_balance
+from optex.chain._records import (
+    ACCOUNT,
+    OPEN_INTEREST,
+    SETTLED,
+    WITHDRAWALS,
+    Account,
+    OpenInterest,
+    Price,
+    WithdrawalQueue,
+)
+from optex.chain._rules import (
+    expiry_value,
+    funding_credit,
+    funding_rate,
+    settlement_credit,
+)
+from optex.core import InstrumentKind, InvariantViolation, asset
+
+
+def release_withdrawals(ctx: Context) -> None:
+    """Pay out time-locked withdrawals whose lock has passed."""
+    queue = ctx.view.get(WITHDRAWALS)
+    if queue is None or not queue.entries or queue.entries[0].release_ms > ctx.now_ms:
+        return
+    due = [e for e in queue.entries if e.release_ms <= ctx.now_ms]
+    rest = tuple(e for e in queue.entries if e.release_ms > ctx.now_ms)
+    ctx.view.put(WITHDRAWALS, WithdrawalQueue(rest))
+    for entry in due:
+        ctx.add_supply(entry.asset, -entry.amount)
+        ctx.emit(
+            "withdrawn",
+            account=entry.account,
+            asset=entry.asset,
+            amount=entry.amount,
+            to=entry.address,
+        )
+
+
+def _holders(ctx: Context, name: str) -> list[tuple[str, Account]]:
+    found = []
+    for key in ctx.view.keys_with_prefix(ACCOUNT):
+        account = ctx.view.get(key)
+        if name in account.positions:
+            found.append((key[len(ACCOUNT) :], account))
+    return found
+
+
+def _pay(ctx: Context, name: str, settle: str, credits: list[tuple[str, Account, int]]) -> None:
+    total = sum(credit for _, _, credit in credits)
+    if total > 0:
+        raise InvariantViolation(f"settling {name} created {total} base units")
+    for account_name, account, credit in credits:
+        ctx.put_account(account_name, with_balance(account, settle, credit, allow_negative=True))
+    if total:
+        ctx.pool_add(settle, -total)
+
+
+def settle_expired(ctx: Context) -> None:
+    """Settle every open instrument that has expired and has a settlement price."""
+    record = ctx.view.get(OPEN_INTEREST)
+    if record is None:
+        return
+    remaining = dict(record.instruments)
+    for name in sorted(record.instruments):
+        instrument = ctx.instrument(name)
+        if not instrument.is_expired(ctx.now_ms) or instrument.expiry_ms is None:
+            continue
+        index = ctx.price(instrument.underlying)
+        if index is None or index.ts_ms < instrument.expiry_ms:
+            continue
+        value = expiry_value(instrument, index.price)
+        scale = asset(instrument.underlying).scale
+        credits = []
+        for account_name, account in _holders(ctx, name):
+            position = account.positions[name]
+            credit = settlement_credit(position.quantity, value, position.cost, scale)
+            positions = {k: v for k, v in account.positions.items() if k != name}
+            credits.append(
+                (account_name, msgspec.structs.replace(account, positions=positions), credit)
+            )
+        _pay(ctx, name, instrument.settlement, credits)
+        del remaining[name]
+        ctx.view.put(SETTLED + name, Price(index.price, ctx.now_ms))
+        ctx.emit("settled", instrument=name, price=index.price, positions=len(credits))
+    ctx.view.put(OPEN_INTEREST, OpenInterest(remaining))
+
+
+def pay_funding(ctx: Context) -> None:
+    """Move one interval's funding between the holders of each open perpetual."""
+    record = ctx.view.get(OPEN_INTEREST)
+    if record is None:
+        return
+    for name in sorted(record.instruments):
+        instrument = ctx.instrument(name)
+        if instrument.kind is not InstrumentKind.PERPETUAL:
+            continue
+        mark, index = ctx.price(name), ctx.price(instrument.underlying)
+        if mark is None or index is None:
+            continue
+        rate = funding_rate(mark.price, index.price, ctx.genesis.funding)
+        if rate == 0:
+            continue
+        scale = asset(instrument.underlying).scale
+        credits = [
+            (
+                account_name,
+                account,
+                funding_credit(account.positions[name].quantity, mark.price, rate, scale),
+            )
+            for account_name, account in _holders(ctx, name)
+        ]
+        _pay(ctx, name, instrument.settlement, credits)
+        ctx.emit("funding", instrument=name, rate_ppm=rate, positions=len(credits))
