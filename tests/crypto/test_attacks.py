@@ -334,7 +334,10 @@ def test_a_refresh_token_cannot_be_used_as_an_access_token_or_guessed() -> None:
         ip=None,
         now_ms=NOW_MS,
     )
-    for token in (tokens.refresh_token, tokens.access_token[:-1] + "A", "x" * 1000, "ä"):
+    access = tokens.access_token
+    # Alter the last character to one it is not: a fixed "A" would leave 1 token in 64 intact.
+    altered = access[:-1] + ("B" if access.endswith("A") else "A")
+    for token in (tokens.refresh_token, altered, "x" * 1000, "ä"):
         with pytest.raises(Unauthorized) as info:
             auth.authenticate_token(token, ip=None, now_ms=NOW_MS)
         assert _reason(info) is SecurityReason.TOKEN_INVALID
@@ -557,3 +560,17 @@ def test_keys_and_secrets_refuse_to_be_pickled_into_a_log_or_cache() -> None:
     for value in (OWNER, OWNER.seed(), Secret(b"x")):
         with pytest.raises(TypeError):
             pickle.dumps(value)
+
+
+def test_a_small_order_public_key_cannot_sign_every_message() -> None:
+    # With A = R = the identity point and S = 0, the check [S]B = R + [k]A holds for any
+    # message, so a lax verifier would accept this "signature" on anything. The key must be
+    # refused, either when it is parsed or when a signature is checked.
+    from optex.core import InvalidInput, Unauthorized
+    from optex.crypto import PublicKey
+
+    identity = bytes([1]) + bytes(31)
+    forged = identity + bytes(32)
+    for message in (b"", b"withdraw everything"):
+        with pytest.raises((InvalidInput, Unauthorized)):
+            PublicKey(identity).verify_raw(forged, message)

@@ -116,3 +116,12 @@ def test_evidence_with_a_forged_vote_is_refused() -> None:
     with pytest.raises(InvalidInput) as err:
         verify_evidence(DuplicateVoteEvidence.of(a, forged), net.validators, net.chain_id)
     assert err.value.code is ConsensusReason.INVALID_EVIDENCE
+
+
+def test_a_small_order_key_does_not_verify_a_forged_signature_on_any_message() -> None:
+    from optex.chain.consensus import ed25519_verify
+
+    identity = bytes([1]) + bytes(31)
+    forged = identity + bytes(32)
+    assert not ed25519_verify(identity, b"precommit for any block", forged)
+    assert not ed25519_verify(identity[:31], b"", forged)

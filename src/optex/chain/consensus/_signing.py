@@ -1,9 +1,11 @@
 """The signing boundary: a ``Signer`` protocol, a ``Verify`` function and Ed25519 for both.
 
 The state machine only sees these two shapes, so a hardware signer or another scheme slots in
-without touching consensus. Ed25519 via ``cryptography`` is provided because it is what the
-chain uses; its signatures are deterministic, which lets a restarted validator re-create a vote
-it already signed byte for byte.
+without touching consensus. Ed25519 is provided because it is what the chain uses; its
+signatures are deterministic, which lets a restarted validator re-create a vote it already
+signed byte for byte. Verification is libsodium's (PyNaCl), the same verifier as
+``optex.crypto``: it refuses small-order keys, with which OpenSSL accepts one "signature" for
+every message, and every validator must apply the same rule.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 Verify = Callable[[bytes, bytes, bytes], bool]
 """``verify(public_key, message, signature) -> bool``."""
@@ -53,8 +56,10 @@ class Ed25519Signer:
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """Whether ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
         return False
     return True
