@@ -83,38 +83,65 @@ def _black_undiscounted(F: FloatArray, K: FloatArray, s: FloatArray, call: CallF
 
     Every option is valued as its out-of-the-money counterpart plus the intrinsic value of the
     forward (put-call parity), so a deep in-the-money price does not carry the rounding of
-    ``F N(d1) ~ F``. Where ``s = sigma sqrt(T)`` is small the two normal terms nearly cancel
-    (by ``|x|/s^2``); below ``SMALL_S`` the normalised Black function of ``_normalized`` is used.
+    ``F N(d1) ~ F``. With ``lo = min(F, K)``, ``hi = max(F, K)`` and ``h = |ln(F/K)|/s`` the
+    out-of-the-money option (the call when ``F < K``, the put otherwise) is in both cases::
+
+        lo N(s/2 - h) - hi N(-h - s/2),
+
+    and the intrinsic value is ``F - lo`` for a call, ``K - lo`` for a put. Where ``s`` is small
+    the two normal terms nearly cancel (by ``|x|/s^2``); below ``SMALL_S`` the normalised Black
+    function of ``_normalized`` is used.
+
+    ``s`` must be a fresh array of the result's (at least 1-d) shape: it is overwritten. The
+    kernel works in four arrays of that shape, because on a million options a new array costs as
+    much in page faults as the arithmetic done in it.
     """
-    x = np.log(F / K)
-    w_otm = np.copysign(1.0, -x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d1 = x / s
-        d1 += 0.5 * s
-        d2 = d1 - s
-    d1 *= w_otm
-    d2 *= w_otm
-    out = F * ndtr(d1)
-    out -= K * ndtr(d2)
-    out *= w_otm
-    forward_value = F - K
-    if call is True:
-        intrinsic = np.maximum(forward_value, 0.0)
-    elif call is False:
-        intrinsic = np.maximum(-forward_value, 0.0)
-    else:
-        intrinsic = np.maximum(_sign(call) * forward_value, 0.0)
-    out += intrinsic
-    small = s < SMALL_S
-    if np.any(small):
-        mask = np.broadcast_to(small, out.shape)
-        xs, ss, fs, ks = (np.broadcast_to(a, out.shape)[mask] for a in (x, s, F, K))
-        ax = -np.abs(xs)
-        tv = np.zeros_like(xs)
+    shape = s.shape
+    small = s < SMALL_S if s.size and s.min() < SMALL_S else None
+    if small is not None:
+        xs, ss, fs, ks = (np.broadcast_to(a, shape)[small] for a in (np.log(F / K), s, F, K))
+        tv = np.zeros_like(ss)
         live = ss > 0.0
-        tv[live] = normalised_black(ax[live], ss[live])
-        out[mask] = np.sqrt(fs * ks) * tv + np.broadcast_to(intrinsic, out.shape)[mask]
-    return np.asarray(out)
+        tv[live] = normalised_black(-np.abs(xs[live]), ss[live])
+        small_tv = np.sqrt(fs * ks) * tv
+
+    h = np.divide(F, K, out=np.empty(shape))
+    np.log(h, out=h)
+    np.abs(h, out=h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h /= s
+    half_s = np.multiply(s, 0.5, out=s)
+    out = np.subtract(half_s, h)
+    ndtr(out, out=out)
+    lo = np.minimum(F, K, out=np.empty(shape))
+    out *= lo
+    h += half_s
+    np.negative(h, out=h)
+    ndtr(h, out=h)
+    h *= np.maximum(F, K, out=half_s)
+    out -= h
+    # F - lo is max(F - K, 0) exactly; it is added last so the time value keeps its digits.
+    strike_side = F if call is True else K if call is False else np.where(call, F, K)
+    intrinsic = np.subtract(strike_side, lo, out=lo)
+    out += intrinsic
+    if small is not None:
+        out[small] = small_tv + intrinsic[small]
+    return out
+
+
+def _total_vol(T: FloatArray, v: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``s = sigma sqrt(T)`` as a fresh array of the result's shape (at least 1-d)."""
+    s = np.sqrt(T, out=np.empty(shape or (1,)))
+    s *= v
+    return s
+
+
+def _discount(r: FloatArray, T: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``e^(-rT)``, computed in one array when there is an array of options."""
+    if r.ndim == 0 and T.shape == shape and T.ndim > 0:
+        df = np.multiply(T, -r)
+        return np.exp(df, out=df)
+    return np.exp(-r * T)
 
 
 def _inputs(
@@ -140,11 +167,8 @@ def black76_price(
     K, T, r, v = _inputs(strike, t, rate, vol)
     c = as_call(call)
     shape = np.broadcast_shapes(F.shape, K.shape, T.shape, r.shape, v.shape, np.shape(c))
-    s = np.sqrt(T)
-    s = s * v
-    # A 1-d forward keeps every intermediate an array, so the kernel can work in place.
-    out = _black_undiscounted(np.atleast_1d(F), K, s, c)
-    out *= np.exp(-r * T)
+    out = _black_undiscounted(F, K, _total_vol(T, v, shape), c)
+    out *= _discount(r, T, shape)
     return out.reshape(shape)
 
 
@@ -168,27 +192,52 @@ def bs_price(
     q = finite(div, "div")
     c = as_call(call)
     shape = np.broadcast_shapes(S.shape, K.shape, T.shape, r.shape, v.shape, q.shape, np.shape(c))
-    F = np.atleast_1d(S * np.exp((r - q) * T))
-    s = np.sqrt(T)
-    s = s * v
-    out = _black_undiscounted(F, K, s, c)
-    out *= np.exp(-r * T)
+    F = S * np.exp((r - q) * T)
+    out = _black_undiscounted(F, K, _total_vol(T, v, shape), c)
+    out *= _discount(r, T, shape)
     return out.reshape(shape)
+
+
+Live = npt.NDArray[np.bool_] | None
+
+
+def _live(s: FloatArray) -> Live:
+    """``s > 0`` as a mask, or None when every option has time value (the usual chain)."""
+    return None if s.size == 0 or s.min() > 0.0 else s > 0.0
+
+
+def _on_live(a: Any, live: Live) -> Any:
+    """``a`` where ``s > 0`` and 0 elsewhere; untouched, with no pass over it, if all are live."""
+    return a if live is None else np.where(live, a, 0.0)
+
+
+def _signed(call: CallFlag, a: FloatArray) -> FloatArray:
+    """``w a`` with ``w = +1`` for calls and ``-1`` for puts."""
+    if call is True:
+        return a
+    if call is False:
+        return np.negative(a)
+    return np.asarray(np.where(call, a, np.negative(a)))
 
 
 def _greeks_core(
     F: FloatArray, K: FloatArray, T: FloatArray, v: FloatArray, call: CallFlag
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Undiscounted pieces shared by both models: ``d1, d2, n(d1), N(w d1), N(w d2), sqrtT, s``."""
+) -> tuple[
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, Live
+]:
+    """Undiscounted pieces shared by both models:
+    ``d1, d2, n(d1), N(w d1), N(w d2), sqrtT, s`` and the ``s > 0`` mask."""
     sqrt_t = np.sqrt(T)
     s = sqrt_t * v
+    live = _live(s)
     with np.errstate(divide="ignore", invalid="ignore"):
         d1 = np.log(F / K) / s + 0.5 * s
-        d1 = np.where(s == 0.0, np.where(F == K, 0.0, d1), d1)
+    if live is not None:
+        d1 = np.where(live, d1, np.where(F == K, 0.0, d1))
     d2 = d1 - s
     n1 = INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
-    w = _sign(call)
-    return d1, d2, n1, ndtr(w * d1), ndtr(w * d2), sqrt_t, s
+    nd1, nd2 = ndtr(_signed(call, d1)), ndtr(_signed(call, d2))
+    return d1, d2, n1, nd1, nd2, sqrt_t, s, live
 
 
 def _second_order(
@@ -201,15 +250,15 @@ def _second_order(
     v: FloatArray,
     s: FloatArray,
     underlying: FloatArray,
+    live: Live,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """``gamma, vega, vanna, volga`` of ``scale * Black(underlying)``; zero where ``s = 0``."""
-    live = s > 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         vega = scale * underlying * n1 * sqrt_t
-        gamma = np.where(live, scale * n1 / (underlying * s), 0.0)
-        vanna = np.where(live, -scale * n1 * d2 / v, 0.0)
-        volga = np.where(live, vega * d1 * d2 / v, 0.0)
-    return gamma, np.where(live, vega, 0.0), vanna, volga
+        gamma = _on_live(scale * n1 / (underlying * s), live)
+        vanna = _on_live(-scale * n1 * d2 / v, live)
+        volga = _on_live(vega * d1 * d2 / v, live)
+    return gamma, _on_live(vega, live), vanna, volga
 
 
 def black76_greeks(
@@ -224,17 +273,17 @@ def black76_greeks(
     F = positive(forward, "forward")
     K, T, r, v = _inputs(strike, t, rate, vol)
     c = as_call(call)
-    w = _sign(c)
-    d1, d2, n1, nd1, nd2, sqrt_t, s = _greeks_core(F, K, T, v, c)
+    d1, d2, n1, nd1, nd2, sqrt_t, s, live = _greeks_core(F, K, T, v, c)
     df = np.exp(-r * T)
-    value = df * w * (F * nd1 - K * nd2)
+    value = _signed(c, df * (F * nd1 - K * nd2))
     gamma, vega, vanna, volga = _second_order(
-        scale=df, d1=d1, d2=d2, n1=n1, sqrt_t=sqrt_t, v=v, s=s, underlying=F
+        scale=df, d1=d1, d2=d2, n1=n1, sqrt_t=sqrt_t, v=v, s=s, underlying=F, live=live
     )
     with np.errstate(divide="ignore", invalid="ignore"):
-        decay = np.where(s > 0.0, df * F * n1 * v / (2.0 * sqrt_t), 0.0)
+        decay = _on_live(df * F * n1 * v / (2.0 * sqrt_t), live)
     shape = np.broadcast_shapes(F.shape, K.shape, T.shape, r.shape, v.shape, np.shape(c))
-    return _greeks(shape, df * w * nd1, gamma, vega, r * value - decay, -T * value, vanna, volga)
+    delta = _signed(c, df * nd1)
+    return _greeks(shape, delta, gamma, vega, r * value - decay, -T * value, vanna, volga)
 
 
 def bs_greeks(
@@ -262,14 +311,14 @@ def bs_greeks(
     c = as_call(call)
     w = _sign(c)
     F = S * np.exp((r - q) * T)
-    d1, d2, n1, nd1, nd2, sqrt_t, s = _greeks_core(F, K, T, v, c)
+    d1, d2, n1, nd1, nd2, sqrt_t, s, live = _greeks_core(F, K, T, v, c)
     dq = np.exp(-q * T)
     dr = np.exp(-r * T)
     gamma, vega, vanna, volga = _second_order(
-        scale=dq, d1=d1, d2=d2, n1=n1, sqrt_t=sqrt_t, v=v, s=s, underlying=S
+        scale=dq, d1=d1, d2=d2, n1=n1, sqrt_t=sqrt_t, v=v, s=s, underlying=S, live=live
     )
     with np.errstate(divide="ignore", invalid="ignore"):
-        decay = np.where(s > 0.0, S * dq * n1 * v / (2.0 * sqrt_t), 0.0)
+        decay = _on_live(S * dq * n1 * v / (2.0 * sqrt_t), live)
     shape = np.broadcast_shapes(S.shape, K.shape, T.shape, r.shape, v.shape, q.shape, np.shape(c))
     theta = -decay - w * r * K * dr * nd2 + w * q * S * dq * nd1
     return _greeks(shape, w * dq * nd1, gamma, vega, theta, w * K * T * dr * nd2, vanna, volga)

@@ -7,6 +7,7 @@ reductions (``np.all``), cheap next to the special functions they guard.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -56,24 +57,42 @@ def check(ok: bool | np.bool_, name: str, rule: str, *, model: bool = False) -> 
         raise InvalidInput(code, f"{name} must be {rule}", argument=name)
 
 
+# The range checks below look at the minimum and maximum only: two reductions that allocate
+# nothing, and a NaN anywhere makes both NaN, so every comparison with them is false. A scalar
+# is compared as a Python float, which skips the reductions' fixed cost.
+
+
+def _bounds(arr: FloatArray) -> tuple[float, float]:
+    if arr.ndim == 0:
+        value = float(arr)
+        return value, value
+    return float(arr.min()), float(arr.max())
+
+
 def positive(value: Any, name: str) -> FloatArray:
     """A float array whose every element is finite and > 0."""
     arr = as_float(value, name)
-    check(bool(np.all((arr > 0.0) & (arr < np.inf))), name, "finite and > 0")
+    if arr.size:
+        lo, hi = _bounds(arr)
+        check(lo > 0.0 and hi < math.inf, name, "finite and > 0")
     return arr
 
 
 def non_negative(value: Any, name: str) -> FloatArray:
     """A float array whose every element is finite and >= 0."""
     arr = as_float(value, name)
-    check(bool(np.all((arr >= 0.0) & (arr < np.inf))), name, "finite and >= 0")
+    if arr.size:
+        lo, hi = _bounds(arr)
+        check(lo >= 0.0 and hi < math.inf, name, "finite and >= 0")
     return arr
 
 
 def finite(value: Any, name: str) -> FloatArray:
     """A float array whose every element is finite."""
     arr = as_float(value, name)
-    check(bool(np.all(np.isfinite(arr))), name, "finite")
+    if arr.size:
+        lo, hi = _bounds(arr)
+        check(lo > -math.inf and hi < math.inf, name, "finite")
     return arr
 
 

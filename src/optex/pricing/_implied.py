@@ -10,19 +10,26 @@ nearly linear in ``s``:
   ``b_max - b`` is evaluated without cancellation.
 
 Each branch keeps a bracket, and a step that leaves it is replaced by bisection, so the iteration
-cannot diverge. Iteration stops per element once a step changes ``s`` by less than 1e-9 of
-itself; with cubic convergence the next error is far below one ulp. Elements leave the working set
-as they converge, so the cost follows the hard cases only where they are.
+cannot diverge. Iteration stops per element once a step changes ``s`` by less than 1e-5 of
+itself: Householder's third-order method converges with order four, so what that step leaves is
+of order 1e-20. Elements leave the working set as they converge, so the cost follows the hard
+cases only where they are.
+
+Speed (a million options in about 0.2 us each on one core): quotes are solved in blocks of
+``BLOCK`` so that an iteration's temporaries stay in cache; the two branches are solved apart on
+contiguous arrays; below the inflection point ``b`` comes from the direct formula with ``ndtr``
+(``normalised_black_direct``) rather than from ``erfcx``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import erfinv, ndtri
+from scipy.special import erfinv, ndtr, ndtri
 
 from optex.pricing._errors import (
     FloatArray,
@@ -34,9 +41,8 @@ from optex.pricing._errors import (
 )
 from optex.pricing._normalized import (
     INV_SQRT_2PI,
-    normalised_black,
     normalised_black_complement,
-    reduced_black,
+    normalised_black_direct,
 )
 
 # Jäckel's lower map b ~ (2 pi |x| / sqrt(27)) N(-|x| / (sqrt(3) s))^3 for small s.
@@ -44,7 +50,15 @@ TWO_PI_OVER_SQRT_27 = 1.20919957615614523675485691776573154
 SQRT_3 = 1.73205080756887729352744634150587237
 SQRT_8 = 2.82842712474619009760337744841939615
 MAX_ITERATIONS = 32
-STEP_TOLERANCE = 1e-9
+# Householder's third-order method converges with order four, so after a step of relative size
+# 1e-5 the model error left is of order 1e-20; what remains is rounding in the quoted price.
+# 1e-8 takes one more step where that step still lowers the rounding error a little: it costs
+# about 9% of the time and keeps the worst error no larger than py_vollib_vectorized's on the
+# benchmark's data (at 1e-5 it was 1.952e-13 against 1.950e-13).
+STEP_TOLERANCE = 1e-8
+# Options are solved in blocks of this many: the twenty-odd temporaries of an iteration then stay
+# in the CPU cache, which halves the time of a million-option solve against whole-array passes.
+BLOCK = 1 << 16
 # A quote this many ulps (of the larger normalised leg) below intrinsic is intrinsic, not
 # an arbitrage: it is what rounding a zero time value produces.
 INTRINSIC_ULPS = 8.0
@@ -76,9 +90,9 @@ def _lower_objective(
     """``f = ln b - ln beta`` and its Householder step."""
     h = x / s
     t = 0.5 * s
-    r = reduced_black(x, s)
-    f = np.log(r) - 0.5 * (h * h + t * t) - log_beta
-    d1 = INV_SQRT_2PI / r  # b'/b
+    b = normalised_black_direct(x, s)
+    f = np.log(b) - log_beta
+    d1 = INV_SQRT_2PI * np.exp(-0.5 * (h * h + t * t)) / b  # b'/b
     k2 = h * h / s - 0.25 * s  # b''/b'
     k3 = k2 * k2 - 3.0 * h * h / (s * s) - 0.25  # b'''/b'
     f1 = d1
@@ -104,45 +118,72 @@ def _upper_objective(
     return f, _householder(f, f1, f2, f3)
 
 
+Objective = Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+
+
 def _solve(x: FloatArray, beta: FloatArray) -> FloatArray:
-    """Total volatility ``s`` with ``b(x, s) = beta`` for ``x <= 0``, ``0 < beta < e^(x/2)``."""
+    """Total volatility ``s`` with ``b(x, s) = beta`` for ``x <= 0``, ``0 < beta < e^(x/2)``.
+
+    The two branches are solved apart, each on its own contiguous arrays.
+    """
     s_c = np.sqrt(-2.0 * x)
     b_max = np.exp(0.5 * x)
-    lower = np.zeros(x.shape, dtype=bool)
-    inner = s_c > 0.0
-    if np.any(inner):
-        lower[inner] = beta[inner] < normalised_black(x[inner], s_c[inner])
+    # At the inflection point h = -t, so b(x, s_c) = e^(x/2)/2 - e^(-x/2) N(-s_c): one ndtr. It
+    # only picks the branch, and a quote within its rounding of b_c is solved on either side.
+    lower = beta < 0.5 * b_max - ndtr(-s_c) / b_max
     s = np.empty_like(x)
-    lo = np.where(lower, 0.0, s_c)
-    hi = np.where(lower, s_c, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        below = np.flatnonzero(lower)
+        if below.size:
+            # Jäckel's lower map inverted: b ~ (2 pi |x| / sqrt(27)) N(-|x| / (sqrt(3) s))^3.
+            xl, bl, s_cl = x[below], beta[below], s_c[below]
+            cube = np.cbrt(bl / (TWO_PI_OVER_SQRT_27 * -xl))
+            guess = -xl / (SQRT_3 * -ndtri(np.minimum(cube, 0.49)))
+            s[below] = _householder_solve(
+                _lower_objective, xl, np.log(bl), guess=guess, lo=np.zeros_like(xl), hi=s_cl
+            )
+        above = np.flatnonzero(~lower)
+        if above.size:
+            # Jäckel's upper map inverted: b_max - b ~ (b_max + 1/b_max) N(-s/2); at the money
+            # b = erf(s / sqrt(8)) exactly.
+            xu, s_cu = x[above], s_c[above]
+            gap = b_max[above] - beta[above]
+            guess = -2.0 * ndtri(gap / (b_max[above] + 1.0 / b_max[above]))
+            atm = xu == 0.0
+            if np.any(atm):
+                guess[atm] = SQRT_8 * erfinv(beta[above][atm])
+            s[above] = _householder_solve(
+                _upper_objective, xu, np.log(gap), guess=guess, lo=s_cu, hi=np.full_like(xu, np.inf)
+            )
+    return s
 
-    # Initial guesses from the asymptotic maps (Jäckel 2015, section 4).
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ax = -x
-        cube = np.cbrt(beta / (TWO_PI_OVER_SQRT_27 * ax))
-        s_low = ax / (SQRT_3 * -ndtri(np.minimum(cube, 0.49)))
-        gap = b_max - beta
-        s_up = -2.0 * ndtri(gap / (b_max + 1.0 / b_max))
-        s_atm = SQRT_8 * erfinv(beta)
-    s[:] = np.where(lower, s_low, np.where(x == 0.0, s_atm, s_up))
+
+def _householder_solve(
+    objective: Objective,
+    x: FloatArray,
+    target: FloatArray,
+    *,
+    guess: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> FloatArray:
+    """Householder iterations on ``objective`` inside the bracket ``(lo, hi)`` (updated here).
+
+    A step that would leave the bracket is replaced by bisection (doubling while the bracket is
+    open above), so the iteration cannot diverge. An element stops once its step is below
+    ``STEP_TOLERANCE`` of ``s``; the step is taken, and with fourth-order convergence what it
+    leaves is far below one ulp.
+    """
+    s = guess
     bad = ~((s > lo) & (s < hi))
-    s[bad] = np.where(np.isfinite(hi[bad]), 0.5 * (lo[bad] + hi[bad]), 2.0 * lo[bad] + 1.0)
-
-    target = np.where(lower, np.log(beta), np.log(gap))
+    if np.any(bad):
+        s[bad] = np.where(np.isfinite(hi[bad]), 0.5 * (lo[bad] + hi[bad]), 2.0 * lo[bad] + 1.0)
     active = np.arange(x.size)
     for _ in range(MAX_ITERATIONS):
         if active.size == 0:
             break
-        xa, sa, ta = x[active], s[active], target[active]
-        la = lower[active]
-        f = np.empty_like(sa)
-        step = np.empty_like(sa)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            if np.any(la):
-                f[la], step[la] = _lower_objective(xa[la], sa[la], ta[la])
-            up = ~la
-            if np.any(up):
-                f[up], step[up] = _upper_objective(xa[up], sa[up], ta[up])
+        sa = s[active]
+        f, step = objective(x[active], sa, target[active])
         lo_a = np.where(f < 0.0, sa, lo[active])
         hi_a = np.where(f > 0.0, sa, hi[active])
         lo[active] = lo_a
@@ -153,7 +194,6 @@ def _solve(x: FloatArray, beta: FloatArray) -> FloatArray:
         done = (np.abs(step) <= STEP_TOLERANCE * sa) | (f == 0.0)
         outside = ~((new > lo_a) & (new < hi_a) | done)
         if np.any(outside):
-            # Bisection (doubling while the bracket is open above) keeps the iteration safe.
             mid = np.where(np.isfinite(hi_a), 0.5 * (lo_a + hi_a), 2.0 * sa)
             new = np.where(outside, mid, new)
         s[active] = new
@@ -179,10 +219,26 @@ def implied_vol_with_reason(
     shape = np.broadcast_shapes(p.shape, F.shape, K.shape, T.shape, r.shape, np.shape(c))
     p, F, K, T, r = (np.broadcast_to(a, shape).ravel() for a in (p, F, K, T, r))
     w = np.broadcast_to(np.where(c, 1.0, -1.0), shape).ravel()
+    vol = np.empty(p.shape)
+    reason = np.empty(p.shape, dtype=np.int16)
+    for start in range(0, p.size, BLOCK):
+        block = slice(start, start + BLOCK)
+        vol[block], reason[block] = _implied_block(
+            p[block], F[block], K[block], T[block], r[block], w=w[block]
+        )
+    return ImpliedVol(vol=vol.reshape(shape), reason=reason.reshape(shape))
 
+
+def _implied_block(
+    p: FloatArray, F: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, *, w: FloatArray
+) -> tuple[FloatArray, npt.NDArray[np.int16]]:
+    """Vols and reason codes for one block of 1-d inputs (``w = +1`` call, ``-1`` put)."""
     x = np.log(F / K)
     root = np.sqrt(F * K)
-    undiscounted = p * np.exp(r * T)
+    # Dividing by the discount factor inverts a quote made as e^(-rT) V to within its rounding;
+    # multiplying by e^(rT) would add that factor's own rounding, which the subtraction of the
+    # intrinsic value below magnifies (3.3e-13 against 2.0e-13 worst vol error in the benchmark).
+    undiscounted = p / np.exp(-r * T)
     # The time value is taken off in price units, where F - K is exact for nearby F and K;
     # normalising first would leave the rounding of e^(x/2) - e^(-x/2) in a tiny time value.
     intrinsic = np.maximum(w * (F - K), 0.0)
@@ -206,7 +262,7 @@ def implied_vol_with_reason(
         xl = -np.abs(x[live])
         s = _solve(xl, beta[live])
         vol[live] = s / np.sqrt(T[live])
-    return ImpliedVol(vol=vol.reshape(shape), reason=reason.reshape(shape))
+    return vol, reason
 
 
 def implied_vol(
