@@ -19,6 +19,7 @@ COMMAND_MODULES: Final = (
     "optex.cli._keys",
     "optex.cli._audit",
     "optex.cli._chain",
+    "optex.cli._engine",
 )
 
 Handler = Callable[[argparse.Namespace], int]

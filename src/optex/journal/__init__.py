@@ -5,6 +5,8 @@ of the journal. The embedded default is :class:`FileJournal` (one checksummed fi
 policy in configuration, torn-tail recovery); clusters use :class:`JetStreamJournal` on NATS
 JetStream, with message ids for idempotent retries and an expected-last-sequence fence so only
 one sequencer writes. Both implement :class:`Journal`; :class:`MemoryJournal` is the null one.
+A standby follows a journal another process writes with :func:`follow` (and
+:class:`FileFollower`, which reads the file without taking the writer's lock).
 """
 
 from optex.journal._api import (
@@ -18,12 +20,14 @@ from optex.journal._api import (
     JournalReason,
 )
 from optex.journal._file import FileJournal
+from optex.journal._follow import FileFollower, follow
 from optex.journal._jetstream import JetStreamJournal
 from optex.journal._memory import MemoryJournal
 from optex.journal._open import open_journal
 
 __all__ = [
     "AppendResult",
+    "FileFollower",
     "FileJournal",
     "FsyncPolicy",
     "JetStreamJournal",
@@ -34,5 +38,6 @@ __all__ = [
     "MAX_MSG_ID_BYTES",
     "MAX_PAYLOAD_BYTES",
     "MemoryJournal",
+    "follow",
     "open_journal",
 ]

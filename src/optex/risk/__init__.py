@@ -16,7 +16,7 @@ deterministic function of its inputs, time included, so the engine and the chain
 See docs/risk.md.
 """
 
-from optex.risk._engine import RiskEngine, band_price
+from optex.risk._engine import RestingOrder, RiskEngine, band_price
 from optex.risk._index import (
     IndexPrice,
     IndexSample,
@@ -103,6 +103,7 @@ __all__ = [
     "Position",
     "Prices",
     "Requirement",
+    "RestingOrder",
     "RiskEngine",
     "RiskParams",
     "RiskReason",

@@ -51,6 +51,16 @@ class _Resting(msgspec.Struct):
     price: int
 
 
+class RestingOrder(msgspec.Struct, frozen=True, array_like=True):
+    """An open order as the risk engine reserves margin for it: ``signed`` is + buy, - sell."""
+
+    order_id: int
+    account: str
+    instrument: str
+    signed: int
+    price: int
+
+
 def band_price(instrument: Instrument, mark: int, buy: bool, band_ppm: int) -> int:
     """The mark worsened by ``band_ppm`` for the side, on the tick grid (at least one tick)."""
     tick = instrument.tick_size
@@ -83,6 +93,13 @@ class RiskEngine:
             OpenOrder(o.instrument, o.signed, o.price)
             for o in self._orders.values()
             if o.account == account
+        ]
+
+    def resting_orders(self) -> list[RestingOrder]:
+        """Every open order the engine reserves margin for, by order id: its state to save."""
+        return [
+            RestingOrder(order_id, o.account, o.instrument, o.signed, o.price)
+            for order_id, o in sorted(self._orders.items())
         ]
 
     def equity(self, account: str) -> int:

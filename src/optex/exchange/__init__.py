@@ -1,0 +1,64 @@
+"""optex.exchange: the sequencer and the engine service (the services layer's trading core).
+
+The :class:`Sequencer` validates each command (shape, size, signed orders' signatures and
+replay), stamps it with the clock's time and a message id, and journals it — a group of
+concurrent commands with one write and one fsync — before the engine sees it. The
+:class:`Pipeline` is the one place that wires the engine: journal entry → risk hold (the risk
+engine as the matching engine's pre-trade check) → match → risk release and apply → events; its
+:meth:`~Pipeline.state_hash` combines both engines' hashes and the last journal sequence, one
+definition for restart, standby and replay. :class:`EngineService` is the process around them
+(``optex engine``): snapshots written atomically, recovery from snapshot plus journal, a standby
+replica that follows the primary's journal (file or NATS JetStream), events on an
+:class:`EventBus` and on NATS subjects ``optex.events.<kind>``, and requests from
+:class:`EngineClient` over loopback TCP. See docs/exchange.md.
+"""
+
+from optex.exchange._bus import EventBus, Published, Subscription
+from optex.exchange._commands import (
+    Command,
+    CommandFailed,
+    Deposit,
+    Deposited,
+    Event,
+    PlaceSignedOrder,
+    SetPrices,
+    event_kind,
+    order_of,
+)
+from optex.exchange._pipeline import Pipeline
+from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
+from optex.exchange._sequencer import MAX_COMMAND_BYTES, Receipt, Sequencer
+from optex.exchange._service import EngineService, ServiceConfig, run, serve
+from optex.exchange._snapshot import load_snapshot, save_snapshot
+from optex.exchange._state import combined_hash
+from optex.exchange._wire import EngineClient, Status
+
+__all__ = [
+    "Command",
+    "CommandFailed",
+    "Deposit",
+    "Deposited",
+    "EngineClient",
+    "EngineService",
+    "Event",
+    "EventBus",
+    "ExchangeReason",
+    "MAX_COMMAND_BYTES",
+    "Pipeline",
+    "PlaceSignedOrder",
+    "Published",
+    "Receipt",
+    "Sequencer",
+    "ServiceConfig",
+    "SetPrices",
+    "SnapshotCorrupt",
+    "Status",
+    "Subscription",
+    "combined_hash",
+    "event_kind",
+    "load_snapshot",
+    "order_of",
+    "run",
+    "save_snapshot",
+    "serve",
+]

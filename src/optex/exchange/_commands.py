@@ -1,0 +1,126 @@
+"""The commands the exchange journals and the events it adds to the matching engine's.
+
+The journal holds :data:`Command`: every ``optex.market`` command, plus the commands that involve
+the risk engine as well (:class:`Deposit`, :class:`SetPrices`) and :class:`PlaceSignedOrder`,
+which carries a user's signed order so that the settlement batcher can later prove it. All are
+frozen msgspec Structs tagged with their class name in the ``type`` field, as market's are, so
+``optex.core.decode(payload, Command)`` reads any journal entry back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import msgspec
+
+from optex.crypto import OrderType as SignedOrderType
+from optex.crypto import SignedOrder
+from optex.crypto import TimeInForce as SignedTimeInForce
+from optex.market import Command as MarketCommand
+from optex.market import Event as MarketEvent
+from optex.market import NewOrder, OrderType, PostOnly, Side, TimeInForce
+from optex.risk import Mark
+
+
+class _Message(msgspec.Struct, frozen=True, tag=True, tag_field="type"):
+    """Base of the exchange's own commands and events, tagged like ``optex.market``'s."""
+
+
+class Deposit(_Message, frozen=True):
+    """Credit ``amount`` settlement base units to ``account`` (from the chain), opening it."""
+
+    ts_ms: int
+    account: str
+    amount: int
+
+
+class SetPrices(_Message, frozen=True):
+    """New index prices per underlying and marks per instrument, for risk and for the books.
+
+    The risk engine takes them whole (marks carry volatility and greeks for portfolio margin);
+    the matching engine gets an ``UpdatePrice`` per mark and per listed instrument of each
+    index, so stops and price bands see the same prices as margin.
+    """
+
+    ts_ms: int
+    index: dict[str, int] = {}
+    marks: dict[str, Mark] = {}
+
+
+class PlaceSignedOrder(_Message, frozen=True):
+    """Place an order its owner signed; the sequencer verified it before journaling."""
+
+    ts_ms: int
+    order: SignedOrder
+
+
+Command = MarketCommand | Deposit | SetPrices | PlaceSignedOrder
+"""Everything the sequencer journals and the engine service applies."""
+
+
+class CommandFailed(_Message, frozen=True):
+    """A journaled command that the engine refused as a whole (an administrative one with a bad
+    field, or bytes that do not decode); it changed nothing. Orders are refused with
+    ``OrderRejected`` instead."""
+
+    ts_ms: int
+    seq: int
+    code: int
+    reason: str
+    message: str
+
+
+class Deposited(_Message, frozen=True):
+    """A deposit was credited."""
+
+    ts_ms: int
+    account: str
+    amount: int
+    balance: int
+
+
+Event = MarketEvent | CommandFailed | Deposited
+"""Everything the engine service publishes."""
+
+_SNAKE: Final = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def event_kind(event: msgspec.Struct) -> str:
+    """The snake_case kind of an event, as in the NATS subject ``optex.events.<kind>``."""
+    return _SNAKE.sub("_", type(event).__name__).lower()
+
+
+_TIF: Final = {
+    SignedTimeInForce.GOOD_TIL_CANCELLED: TimeInForce.GTC,
+    SignedTimeInForce.GOOD_TIL_DAY: TimeInForce.GTD,
+    SignedTimeInForce.IMMEDIATE_OR_CANCEL: TimeInForce.IOC,
+    SignedTimeInForce.FILL_OR_KILL: TimeInForce.FOK,
+}
+_MARKET_TYPES: Final = (SignedOrderType.MARKET, SignedOrderType.STOP_MARKET)
+
+
+def order_of(command: PlaceSignedOrder) -> NewOrder:
+    """The matching engine's order for a signed one; a deterministic translation.
+
+    Deribit's names map onto the engine's: a good-til-day order expires when its signature does
+    (``expiry_ms``), a zero price or trigger means none, and post-only means reject-if-crossing.
+    """
+    intent = command.order.intent
+    return NewOrder(
+        ts_ms=command.ts_ms,
+        account=intent.account,
+        instrument=intent.instrument,
+        side=Side(intent.side.value),
+        quantity=intent.quantity,
+        price=None if intent.order_type in _MARKET_TYPES and intent.price == 0 else intent.price,
+        order_type=OrderType(intent.order_type.value),
+        tif=_TIF[intent.time_in_force],
+        client_order_id=intent.client_order_id or None,
+        expire_ts_ms=(
+            intent.expiry_ms if intent.time_in_force is SignedTimeInForce.GOOD_TIL_DAY else None
+        ),
+        trigger_price=intent.trigger_price or None,
+        post_only=PostOnly.REJECT if intent.post_only else PostOnly.OFF,
+        reduce_only=intent.reduce_only,
+    )

@@ -1,0 +1,298 @@
+"""The engine service: the I/O shell around the pipeline.
+
+A primary recovers (latest snapshot, then the journal after it), opens the journal for writing,
+runs a :class:`~optex.exchange.Sequencer` in front of the pipeline and answers requests on
+loopback TCP. A standby recovers the same way and then follows the journal the primary writes,
+read-only, so it reaches the same state hash; it answers ``status`` and refuses submissions.
+Both publish every command's events on an in-process :class:`~optex.exchange.EventBus`; a
+primary configured with a NATS address also publishes each event on the core subject
+``optex.events.<kind>`` (with the journal sequence in the ``Optex-Seq`` header).
+
+Snapshots are taken every ``snapshot_every`` entries and at a clean stop. Killed at any moment,
+the service restarts from its last snapshot plus the journal: nothing journaled is lost and
+nothing is applied twice, because an entry is applied only when its sequence is the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import nats
+
+from optex.core import Clock, InvalidInput, OptexError, SystemClock, decode, encode
+from optex.crypto import KeyAuthority, ReplayGuard
+from optex.exchange._bus import EventBus
+from optex.exchange._commands import Command, Event, event_kind
+from optex.exchange._pipeline import Pipeline
+from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
+from optex.exchange._sequencer import Sequencer
+from optex.exchange._snapshot import load_snapshot, save_snapshot
+from optex.exchange._wire import Reply, Request, Status, frame, read_frame
+from optex.journal import FileFollower, FsyncPolicy, Journal, JournalEntry, follow, open_journal
+
+JOURNAL_FILE: Final = "journal.optexj"
+SNAPSHOT_FILE: Final = "snapshot.bin"
+ADDRESS_FILE: Final = "engine.json"
+SEQ_HEADER: Final = "Optex-Seq"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How to run one engine service; ``journal`` is a path or ``nats://HOST:PORT``."""
+
+    home: Path
+    journal: str | None = None
+    standby: bool = False
+    host: str = "127.0.0.1"
+    port: int = 0
+    stream: str = "OPTEX_JOURNAL"
+    fsync: FsyncPolicy = FsyncPolicy.ALWAYS
+    snapshot_every: int = 1000
+    chain_id: str = "optex-devnet"
+    events: str | None = None
+    """A NATS address to publish events on; a primary on a NATS journal uses that one."""
+    clock: Clock = field(default_factory=SystemClock)
+    authority: KeyAuthority | None = None
+
+    @property
+    def journal_address(self) -> str:
+        """The journal's address: the configured one, or the file in ``home``."""
+        return self.journal or str(self.home / JOURNAL_FILE)
+
+
+class EngineService:
+    """One engine service process's worth of state; :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        if config.standby and config.journal is None:
+            raise InvalidInput(
+                ExchangeReason.STANDBY, "a standby follows another engine's journal: pass it"
+            )
+        self.config = config
+        self.bus = EventBus()
+        self.pipeline = Pipeline()
+        self.snapshot_seq = 0
+        self.journal: Journal | None = None
+        self.sequencer: Sequencer | None = None
+        self.address: tuple[str, int] | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._nats: Any = None
+        self._outbox: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
+        self.stopped = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    @property
+    def role(self) -> str:
+        """``primary`` or ``standby``."""
+        return "standby" if self.config.standby else "primary"
+
+    # Starting ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover, then serve: the primary sequences, the standby follows."""
+        config = self.config
+        config.home.mkdir(parents=True, exist_ok=True)
+        restored = load_snapshot(config.home / SNAPSHOT_FILE)
+        if restored is not None:
+            self.pipeline = restored
+            self.snapshot_seq = restored.last_seq
+        address = config.journal_address
+        if config.standby and not address.startswith("nats://"):
+            follower = FileFollower(address.removeprefix("file://"))
+            self._spawn(self._follow(follower))
+        else:
+            self.journal = await open_journal(address, fsync=config.fsync, stream=config.stream)
+            if self.journal.last_seq < self.pipeline.last_seq:
+                raise SnapshotCorrupt(
+                    f"the snapshot is at {self.pipeline.last_seq} but the journal ends at "
+                    f"{self.journal.last_seq}: the journal lost entries"
+                )
+            if config.standby:
+                self._spawn(self._follow(self.journal))
+            else:
+                async for entry in self.journal.read(self.pipeline.last_seq + 1):
+                    self._applied(entry.seq, self.pipeline.apply_entry(entry), publish=False)
+                self.sequencer = self._sequencer(self.journal)
+        events_url = config.events
+        if events_url is None and not config.standby and address.startswith("nats://"):
+            events_url = address
+        if events_url is not None:
+            self._nats = await nats.connect(events_url, connect_timeout=5)
+            self._spawn(self._publish_nats())
+        self._server = await asyncio.start_server(self._serve, config.host, config.port)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.address = (host, port)
+        self._write_address()
+
+    def _sequencer(self, journal: Journal) -> Sequencer:
+        guard = ReplayGuard()
+        for order in self.pipeline.live_signed_orders():
+            guard.remember(order, self.pipeline.now_ms)
+
+        def apply(seq: int, command: Command) -> list[Event]:
+            events = self.pipeline.apply(seq, command)
+            self._applied(seq, events, publish=True)
+            return events
+
+        return Sequencer(
+            journal,
+            apply,
+            clock=self.config.clock,
+            chain_id=self.config.chain_id,
+            authority=self.config.authority,
+            guard=guard,
+            last_ts_ms=self.pipeline.now_ms,
+        )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()
+            self.stopped.set()
+
+    def _write_address(self) -> None:
+        if self.address is None:
+            return
+        record = {
+            "host": self.address[0],
+            "port": self.address[1],
+            "pid": os.getpid(),
+            "role": self.role,
+        }
+        target = self.config.home / ADDRESS_FILE
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(json.dumps(record))
+        os.replace(temporary, target)
+
+    # Applying ------------------------------------------------------------------------------
+
+    async def _follow(self, source: Journal | FileFollower) -> None:
+        async for entry in follow(source, self.pipeline.last_seq + 1):
+            self._apply_entry(entry)
+
+    def _apply_entry(self, entry: JournalEntry) -> None:
+        self._applied(entry.seq, self.pipeline.apply_entry(entry), publish=True)
+
+    def _applied(self, seq: int, events: list[Event], *, publish: bool) -> None:
+        if publish:
+            self.bus.publish(seq, events)
+            if self._nats is not None:
+                for event in events:
+                    self._outbox.put_nowait((seq, event))
+        if seq - self.snapshot_seq >= self.config.snapshot_every:
+            self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        """Write a snapshot of the current state (atomically)."""
+        save_snapshot(self.config.home / SNAPSHOT_FILE, self.pipeline)
+        self.snapshot_seq = self.pipeline.last_seq
+
+    async def _publish_nats(self) -> None:
+        while True:
+            seq, event = await self._outbox.get()
+            await self._nats.publish(
+                f"optex.events.{event_kind(event)}", encode(event), headers={SEQ_HEADER: str(seq)}
+            )
+
+    # Serving -------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        """Role, last applied sequence and combined state hash."""
+        return Status(
+            role=self.role,
+            last_seq=self.pipeline.last_seq,
+            state_hash=self.pipeline.state_hash().hex(),
+            snapshot_seq=self.snapshot_seq,
+            journal=self.config.journal_address,
+        )
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answering: set[asyncio.Task[None]] = set()
+        try:
+            while (body := await read_frame(reader)) is not None:
+                request = decode(body, Request)
+                task = asyncio.get_running_loop().create_task(self._answer(request, writer))
+                answering.add(task)
+                task.add_done_callback(answering.discard)
+        except (OptexError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if answering:
+                await asyncio.gather(*answering, return_exceptions=True)
+            writer.close()
+
+    async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        try:
+            if request.op == "status":
+                reply = Reply(request.id, status=self.status())
+            elif request.op == "submit":
+                if self.sequencer is None:
+                    raise InvalidInput(ExchangeReason.STANDBY)
+                try:
+                    receipt = await self.sequencer.submit(request.command or b"", request.key)
+                finally:
+                    if self.sequencer.failure is not None:
+                        self.stopped.set()  # a fenced or failed journal: stop, do not guess
+                reply = Reply(request.id, receipt=receipt)
+            else:
+                raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, f"no operation {request.op!r}")
+        except OptexError as exc:
+            reply = Reply(request.id, code=int(exc.code), reason=exc.reason, message=exc.message)
+        if not writer.is_closing():
+            writer.write(frame(reply))
+            with contextlib.suppress(OSError):
+                await writer.drain()
+
+    # Stopping ------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop serving, finish what was accepted, snapshot and close the journal."""
+        if self._server is not None:
+            self._server.close()
+        if self.sequencer is not None:
+            await self.sequencer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.failure is None:
+            self.save_snapshot()
+        if self.journal is not None:
+            await self.journal.close()
+        if self._nats is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nats.drain(), timeout=5)
+        (self.config.home / ADDRESS_FILE).unlink(missing_ok=True)
+
+
+async def serve(config: ServiceConfig) -> int:
+    """Run an engine service until SIGTERM or SIGINT; the process exit code."""
+    service = EngineService(config)
+    await service.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.stopped.set)
+    await service.stopped.wait()
+    failure = service.failure or (service.sequencer.failure if service.sequencer else None)
+    await service.stop()
+    if failure is not None and not isinstance(failure, InvalidInput):
+        raise failure
+    return 0
+
+
+def run(config: ServiceConfig) -> int:
+    """Run an engine service in a new event loop (the ``optex engine`` command)."""
+    return asyncio.run(serve(config))
