@@ -268,9 +268,7 @@ def test_a_post_only_order_cannot_take_and_an_immediate_order_cannot_make() -> N
     )
     ioc = sign_order(
         trader("alice"),
-        msgspec.structs.replace(
-            maker.intent, time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL, nonce=999
-        ),
+        msgspec.structs.replace(maker.intent, time_in_force=TimeInForce.IOC, nonce=999),
     )
     taker = chain.order("bob", Side.BUY, PRICE, LOT)
     assert_rejected_and_changes_nothing(

@@ -51,12 +51,10 @@ from optex.core import (
 )
 from optex.crypto import (
     ORDER_DOMAIN,
-    OrderType,
     PublicKey,
     SecurityReason,
     Side,
     SignedOrder,
-    TimeInForce,
     TradingScope,
 )
 
@@ -168,12 +166,10 @@ def apply_fill(ctx: Context, fill: Fill, cache: SignatureCache, totals: BatchTot
         raise InvalidInput(ChainReason.SIDE_MISMATCH)
     if (
         taker.post_only
-        or maker.order_type is not OrderType.LIMIT
-        or maker.time_in_force
-        in (
-            TimeInForce.IMMEDIATE_OR_CANCEL,
-            TimeInForce.FILL_OR_KILL,
-        )
+        # A maker rested on the book: it has a limit price (a triggered stop-limit or
+        # take-profit-limit rests like a limit) and a time in force that lets it rest.
+        or not maker.order_type.has_limit
+        or not maker.time_in_force.rests
     ):
         raise InvalidInput(ChainReason.ROLE_NOT_ALLOWED)
     if maker.account == taker.account:

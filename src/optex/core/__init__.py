@@ -1,8 +1,9 @@
 """optex.core: the domain vocabulary every other package speaks.
 
 Assets and integer amounts in base units, instruments and their names, the expiry calendar and
-strike ladders, the canonical encoding for everything hashed or signed, errors with stable
-reason codes, and the clock interface. Depends on nothing in optex.
+strike ladders, the order vocabulary (side, type, time in force) shared by signed orders, the
+engine and the ledger, the canonical encoding for everything hashed or signed, errors with
+stable reason codes, and the clock interface. Depends on nothing in optex.
 """
 
 from optex.core._amounts import (
@@ -72,6 +73,7 @@ from optex.core._instruments import (
     parse_instrument_name,
 )
 from optex.core._listing import listed_instruments, nice_step, strike_ladder
+from optex.core._orders import OrderType, Side, TimeInForce
 
 __all__ = [
     "ASSETS",
@@ -101,10 +103,13 @@ __all__ = [
     "NotFound",
     "OptexError",
     "OptionType",
+    "OrderType",
     "ReasonCode",
     "Rounding",
     "SOL",
+    "Side",
     "SystemClock",
+    "TimeInForce",
     "USDC",
     "USDT",
     "Unauthorized",

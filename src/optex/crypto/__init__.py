@@ -10,6 +10,11 @@ the parameters of old keystores); nothing here implements a cipher or a curve.
 See docs/security.md for the threat model.
 """
 
+from optex.core import (
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from optex.crypto._apikeys import ApiKey, ApiKeyKind, ApiKeyStore, MasterKey
 from optex.crypto._audit import (
     AUDIT_DOMAIN,
@@ -49,11 +54,8 @@ from optex.crypto._keystore import (
 from optex.crypto._orders import (
     ORDER_DOMAIN,
     OrderIntent,
-    OrderType,
     ReplayGuard,
-    Side,
     SignedOrder,
-    TimeInForce,
     accept_order,
     decode_signed_order,
     encode_signed_order,

@@ -9,8 +9,8 @@ it can be forgotten.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
-from enum import StrEnum
 from typing import Final
 
 import msgspec
@@ -19,6 +19,9 @@ from optex.core import (
     Conflict,
     InvalidInput,
     LimitExceeded,
+    OrderType,
+    Side,
+    TimeInForce,
     Unauthorized,
     check_domain,
     content_hash,
@@ -38,31 +41,6 @@ _I64_MAX: Final = 2**63 - 1
 _U64: Final = 2**64
 
 
-class Side(StrEnum):
-    """Buy or sell."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    """Order types as Deribit names them."""
-
-    LIMIT = "limit"
-    MARKET = "market"
-    STOP_LIMIT = "stop_limit"
-    STOP_MARKET = "stop_market"
-
-
-class TimeInForce(StrEnum):
-    """Time in force as Deribit names it."""
-
-    GOOD_TIL_CANCELLED = "good_til_cancelled"
-    GOOD_TIL_DAY = "good_til_day"
-    IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
-    FILL_OR_KILL = "fill_or_kill"
-
-
 class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An order as its owner means it: every field the engine and the ledger act on.
 
@@ -79,13 +57,23 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     order_type: OrderType
     price: int
     quantity: int
-    time_in_force: TimeInForce = TimeInForce.GOOD_TIL_CANCELLED
+    time_in_force: TimeInForce = TimeInForce.GTC
     client_order_id: str = ""
     reduce_only: bool = False
     post_only: bool = False
     trigger_price: int = 0
     nonce: int
     expiry_ms: int
+
+    def __post_init__(self) -> None:
+        # Decoding gives enum members; an intent built in Python may hold the plain strings
+        # ("limit"). Take the members so every reader sees one type; a value that names no
+        # member is left as it is for check() to refuse with its reason.
+        for field, kind in _ENUM_FIELDS:
+            value = getattr(self, field)
+            if type(value) is str:
+                with contextlib.suppress(ValueError):
+                    msgspec.structs.force_setattr(self, field, kind(value))
 
     def check(self) -> None:
         """Refuse an intent that is malformed, whatever its signature."""
@@ -99,8 +87,8 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             parse_instrument_name(self.instrument)
         except InvalidInput as exc:
             raise _invalid(exc.message, "instrument") from None
-        market = self.order_type in (OrderType.MARKET, OrderType.STOP_MARKET)
-        stop = self.order_type in (OrderType.STOP_LIMIT, OrderType.STOP_MARKET)
+        market = not self.order_type.has_limit
+        stop = self.order_type.is_triggered
         for name, value, low in (
             ("price", self.price, 0 if market else 1),
             ("quantity", self.quantity, 1),
@@ -108,12 +96,11 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         ):
             if isinstance(value, bool) or not low <= value <= _I64_MAX:
                 raise _invalid(f"{name} must be an integer from {low} to 2^63-1", name)
-        if self.order_type is OrderType.STOP_MARKET and self.price != 0:
-            raise _invalid("a stop-market order has no limit price", "price")
+        if stop and market and self.price != 0:
+            raise _invalid(f"a {self.order_type} order has no limit price", "price")
         if not stop and self.trigger_price != 0:
-            raise _invalid("only stop orders have a trigger price", "trigger_price")
-        resting = (TimeInForce.GOOD_TIL_CANCELLED, TimeInForce.GOOD_TIL_DAY)
-        if self.post_only and (market or self.time_in_force not in resting):
+            raise _invalid("only stop and take-profit orders have a trigger price", "trigger_price")
+        if self.post_only and (market or not self.time_in_force.rests):
             raise _invalid("post-only orders are resting limit orders", "post_only")
         cid = self.client_order_id
         if len(cid) > MAX_CLIENT_ORDER_ID or not (cid.isascii() and cid.isprintable()):
@@ -123,6 +110,9 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             )
         if not 0 <= self.nonce < _U64 or not 0 < self.expiry_ms < _U64:
             raise _invalid("nonce and expiry_ms are unsigned 64-bit integers", "nonce")
+
+
+_ENUM_FIELDS: Final = (("side", Side), ("order_type", OrderType), ("time_in_force", TimeInForce))
 
 
 def _invalid(message: str, field: str) -> InvalidInput:

@@ -14,12 +14,10 @@ from typing import Final
 
 import msgspec
 
-from optex.crypto import OrderType as SignedOrderType
 from optex.crypto import SignedOrder
-from optex.crypto import TimeInForce as SignedTimeInForce
 from optex.market import Command as MarketCommand
 from optex.market import Event as MarketEvent
-from optex.market import NewOrder, OrderType, PostOnly, Side, TimeInForce
+from optex.market import NewOrder, PostOnly, TimeInForce
 from optex.risk import Mark
 
 
@@ -91,35 +89,24 @@ def event_kind(event: msgspec.Struct) -> str:
     return _SNAKE.sub("_", type(event).__name__).lower()
 
 
-_TIF: Final = {
-    SignedTimeInForce.GOOD_TIL_CANCELLED: TimeInForce.GTC,
-    SignedTimeInForce.GOOD_TIL_DAY: TimeInForce.GTD,
-    SignedTimeInForce.IMMEDIATE_OR_CANCEL: TimeInForce.IOC,
-    SignedTimeInForce.FILL_OR_KILL: TimeInForce.FOK,
-}
-_MARKET_TYPES: Final = (SignedOrderType.MARKET, SignedOrderType.STOP_MARKET)
-
-
 def order_of(command: PlaceSignedOrder) -> NewOrder:
-    """The matching engine's order for a signed one; a deterministic translation.
+    """The matching engine's order for a signed one: the same vocabulary, field for field.
 
-    Deribit's names map onto the engine's: a good-til-day order expires when its signature does
-    (``expiry_ms``), a zero price or trigger means none, and post-only means reject-if-crossing.
+    A good-til-date order expires when its signature does (``expiry_ms``), a zero price or
+    trigger means none, and post-only means reject-if-crossing.
     """
     intent = command.order.intent
     return NewOrder(
         ts_ms=command.ts_ms,
         account=intent.account,
         instrument=intent.instrument,
-        side=Side(intent.side.value),
+        side=intent.side,
         quantity=intent.quantity,
-        price=None if intent.order_type in _MARKET_TYPES and intent.price == 0 else intent.price,
-        order_type=OrderType(intent.order_type.value),
-        tif=_TIF[intent.time_in_force],
+        price=None if not intent.order_type.has_limit and intent.price == 0 else intent.price,
+        order_type=intent.order_type,
+        tif=intent.time_in_force,
         client_order_id=intent.client_order_id or None,
-        expire_ts_ms=(
-            intent.expiry_ms if intent.time_in_force is SignedTimeInForce.GOOD_TIL_DAY else None
-        ),
+        expire_ts_ms=(intent.expiry_ms if intent.time_in_force is TimeInForce.GTD else None),
         trigger_price=intent.trigger_price or None,
         post_only=PostOnly.REJECT if intent.post_only else PostOnly.OFF,
         reduce_only=intent.reduce_only,

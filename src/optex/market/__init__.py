@@ -9,6 +9,11 @@ price-time priority, with integer prices and quantities and time as an input. Re
 imports risk. See docs/market.md.
 """
 
+from optex.core import (
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from optex.market._book import Book, Level, Order
 from optex.market._checks import (
     AcceptAll,
@@ -39,7 +44,6 @@ from optex.market._messages import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
-    OrderType,
     PostOnly,
     PriceSource,
     Quote,
@@ -47,9 +51,7 @@ from optex.market._messages import (
     SetMmpConfig,
     SetPosition,
     SetSelfTradePrevention,
-    Side,
     StpMode,
-    TimeInForce,
     UpdatePrice,
 )
 from optex.market._reasons import MarketReason

@@ -10,7 +10,11 @@ from __future__ import annotations
 from heapq import heappop, heappush
 from typing import Any, Final
 
-from optex.core import NotFound, ReasonCode
+from optex.core import (
+    NotFound,
+    ReasonCode,
+    Side,
+)
 from optex.market._book import Book, Order
 from optex.market._checks import (
     AcceptAll,
@@ -26,7 +30,6 @@ from optex.market._messages import (
     OrderExpired,
     OrderRejected,
     PostOnly,
-    Side,
     StpMode,
 )
 from optex.market._mmp import MmpState

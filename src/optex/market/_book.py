@@ -16,15 +16,17 @@ from collections.abc import Iterator
 
 import msgspec
 
-from optex.core import Instrument
+from optex.core import (
+    Instrument,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from optex.market._lifecycle import OrderState
 from optex.market._messages import (
-    OrderType,
     PostOnly,
     PriceSource,
-    Side,
     StpMode,
-    TimeInForce,
 )
 
 

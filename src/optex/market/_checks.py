@@ -10,8 +10,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from optex.core import ReasonCode
-from optex.market._messages import NewOrder, OrderType, PostOnly, PriceSource, Side, TimeInForce
+from optex.core import (
+    OrderType,
+    ReasonCode,
+    Side,
+    TimeInForce,
+)
+from optex.market._messages import (
+    NewOrder,
+    PostOnly,
+    PriceSource,
+)
 from optex.market._reasons import MarketReason
 
 if TYPE_CHECKING:

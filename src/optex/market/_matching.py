@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections import deque
 
+from optex.core import (
+    Side,
+    TimeInForce,
+)
 from optex.market._base import UNBOUNDED, EngineBase, reducible
 from optex.market._book import Book, Level, Order
 from optex.market._checks import (
@@ -25,9 +29,7 @@ from optex.market._messages import (
     Fill,
     MmpTriggered,
     OrderTriggered,
-    Side,
     StpMode,
-    TimeInForce,
 )
 
 # Module-level aliases: a global lookup is cheaper than an enum attribute in the hot loop.

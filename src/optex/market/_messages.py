@@ -14,34 +14,7 @@ from enum import StrEnum
 
 import msgspec
 
-from optex.core import Instrument
-
-
-class Side(StrEnum):
-    """Which side of the book an order is on."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    """How an order trades; stop and take-profit orders wait for a trigger price."""
-
-    LIMIT = "limit"
-    MARKET = "market"
-    STOP_LIMIT = "stop_limit"
-    STOP_MARKET = "stop_market"
-    TAKE_PROFIT_LIMIT = "take_profit_limit"
-    TAKE_PROFIT_MARKET = "take_profit_market"
-
-
-class TimeInForce(StrEnum):
-    """How long an order may rest: until cancelled, until a date, or not at all."""
-
-    GTC = "gtc"
-    GTD = "gtd"
-    IOC = "ioc"
-    FOK = "fok"
+from optex.core import Instrument, OrderType, Side, TimeInForce
 
 
 class PostOnly(StrEnum):

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from optex.core import (
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from optex.market._base import DEFAULT_STP
 from optex.market._book import Book, Order
 from optex.market._checks import (
@@ -29,12 +34,9 @@ from optex.market._messages import (
     OrderAccepted,
     OrderAmended,
     OrderRejected,
-    OrderType,
     PostOnly,
     PriceSource,
-    Side,
     StpMode,
-    TimeInForce,
 )
 from optex.market._reasons import MarketReason
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from optex.core import (
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from optex.market._base import DEFAULT_STP
 from optex.market._book import Book, new_order
 from optex.market._checks import (
@@ -18,10 +23,7 @@ from optex.market._messages import (
     MassQuote,
     OrderAccepted,
     OrderRejected,
-    OrderType,
     PostOnly,
-    Side,
-    TimeInForce,
 )
 from optex.market._orders import OrderDesk
 from optex.market._reasons import MarketReason

@@ -14,11 +14,22 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from optex.core import Instrument, decode, encode
+from optex.core import (
+    Instrument,
+    OrderType,
+    Side,
+    TimeInForce,
+    decode,
+    encode,
+)
 from optex.market._base import UNBOUNDED
 from optex.market._book import Book, Order, new_order
 from optex.market._lifecycle import OrderState
-from optex.market._messages import OrderType, PostOnly, PriceSource, Side, StpMode, TimeInForce
+from optex.market._messages import (
+    PostOnly,
+    PriceSource,
+    StpMode,
+)
 from optex.market._mmp import MmpState
 
 if TYPE_CHECKING:
