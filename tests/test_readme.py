@@ -17,7 +17,7 @@ def test_the_readme_opens_with_two_commands() -> None:
     commands = _readme_commands()
     assert len(commands) >= 2
     assert commands[0].startswith("python3 -m venv .venv")
-    assert "optex" in commands[0].rsplit("&&", 1)[-1]
+    assert commands[0].rsplit("&&", 1)[-1].strip() == ".venv/bin/optex devnet"
     assert commands[1].endswith(".venv/bin/pytest")
 
 

@@ -9,7 +9,7 @@ participation-of-volume algorithms read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from optex.market import Command, Event, Fill, MatchingEngine, MmpTriggered
 from optex.risk import RiskEngine
@@ -54,8 +54,17 @@ class Venue:
     def submit(self, command: Command) -> list[Event]:
         """Run ``command`` through the engine and the risk engine; return the events."""
         events = self.engine.process(command)
-        self.events += len(events)
         self.risk.apply(events)
+        self.observe(events)
+        return events
+
+    def observe(self, events: Sequence[object]) -> None:
+        """Count ``events``, record their fills on the tapes and tell the listeners.
+
+        :meth:`submit` calls it for the events it caused; a venue whose engine runs elsewhere
+        (a replica following a journal) calls it for each entry it applies.
+        """
+        self.events += len(events)
         listeners = self._listeners
         for event in events:
             if type(event) is Fill:
@@ -72,7 +81,6 @@ class Venue:
             elif type(event) is MmpTriggered:
                 for on_mmp in self._mmp_listeners.get(event.account, ()):
                     on_mmp(event)
-        return events
 
     def tape(self, instrument: str) -> Tape:
         """The trade tape of ``instrument`` (created empty on first use)."""

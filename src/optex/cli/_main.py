@@ -22,6 +22,7 @@ COMMAND_MODULES: Final = (
     "optex.cli._engine",
     "optex.cli._node",
     "optex.cli._simulate",
+    "optex.cli._devnet",
 )
 
 Handler = Callable[[argparse.Namespace], int]

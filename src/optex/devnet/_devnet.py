@@ -1,0 +1,369 @@
+"""``optex devnet``: the whole exchange on one machine, from one command.
+
+Start order follows the dependencies: the validators first (the chain must commit before
+anything settles on it), then the engine service, then the services that talk to both; the
+simulated index feed and the market makers run inside the devnet process itself, as clients of
+the engine. Everything lives under one home directory, so a devnet stopped with Ctrl-C and
+started again on the same home resumes: the nodes from their stores and WALs, the engine from
+its snapshot and journal, the market makers from a replica of the engine's journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from rich.console import Console
+from rich.table import Table
+
+from optex.chain.consensus import TimeoutConfig
+from optex.core import Instrument, InstrumentKind, InvalidInput, asset, listed_instruments
+from optex.devnet._errors import DevnetReason
+from optex.devnet._feed import IndexFeed
+from optex.devnet._quoter import (
+    LP_ACCOUNT,
+    EngineSession,
+    Quoting,
+    ReplicaVenue,
+    list_and_fund,
+    maker_account,
+    publish_prices,
+)
+from optex.devnet._supervisor import Supervisor
+from optex.node import RpcClient, free_ports, init_network, load_config
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE: Final = "devnet.json"
+CHAIN_DIR: Final = "chain"
+ENGINE_DIR: Final = "engine"
+FAST_TIMEOUTS: Final = TimeoutConfig(
+    propose_ms=1000,
+    propose_delta_ms=250,
+    prevote_ms=300,
+    prevote_delta_ms=150,
+    precommit_ms=300,
+    precommit_delta_ms=150,
+    commit_ms=200,
+)
+MAKER_DEPOSIT_USDC: Final = 10_000_000
+LP_DEPOSIT_USDC: Final = 100_000_000
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    """What a devnet runs. The home keeps the settings that cannot change on a restart."""
+
+    home: Path
+    validators: int = 4
+    spots: dict[str, float] = field(default_factory=lambda: {"BTC": 95_000.0, "ETH": 3_500.0})
+    vol: float = 0.55
+    seed: int = 7
+    expiries: int = 2
+    """Option expiries quoted per underlying: the nearest ones at least two days away."""
+    strikes: int = 5
+    """Strikes quoted per expiry, the nearest to the index (each as a call and a put)."""
+    step_s: float = 1.0
+    """How often the index moves and the market makers requote."""
+    steps: int | None = None
+    """Stop after this many steps (for tests and scripted runs); ``None`` runs until Ctrl-C."""
+
+    def check(self) -> None:
+        """Refuse settings a devnet cannot run with, before anything starts."""
+        problems = [
+            (1 <= self.validators <= 16, "--validators must be from 1 to 16"),
+            (1 <= self.expiries <= 8, "--expiries must be from 1 to 8"),
+            (1 <= self.strikes <= 40, "--strikes must be from 1 to 40"),
+            (0.05 <= self.step_s <= 60, "--step must be from 0.05 to 60 seconds"),
+            (0 < self.vol < 5, "the volatility must be in (0, 5)"),
+            (self.steps is None or self.steps >= 0, "--steps must not be negative"),
+        ]
+        for ok, message in problems:
+            if not ok:
+                raise InvalidInput(DevnetReason.INVALID_DEVNET_CONFIG, message)
+
+
+def select_instruments(config: DevnetConfig, now: datetime) -> list[Instrument]:
+    """The devnet's books: per underlying the perpetual, the two nearest futures and the
+    ``strikes`` strikes nearest the spot on each of the ``expiries`` nearest expiries that are
+    at least two days away (so that none expires under a short-lived devnet)."""
+    chosen: list[Instrument] = []
+    horizon_ms = int((now + timedelta(days=2)).timestamp() * 1000)
+    unit = asset("USDC").scale
+    for underlying, spot in sorted(config.spots.items()):
+        listed = listed_instruments(underlying, str(spot), now)
+        chosen += [i for i in listed if i.kind is InstrumentKind.PERPETUAL]
+        futures = sorted(
+            (i for i in listed if i.kind is InstrumentKind.FUTURE and _expiry(i) > horizon_ms),
+            key=_expiry,
+        )
+        chosen += futures[:2]
+        options = [i for i in listed if i.kind is InstrumentKind.OPTION and _expiry(i) > horizon_ms]
+        for expiry in sorted({_expiry(i) for i in options})[: config.expiries]:
+            group = [i for i in options if _expiry(i) == expiry]
+            strikes = sorted({i.strike or 0 for i in group}, key=lambda k: abs(k - spot * unit))
+            near = set(strikes[: config.strikes])
+            chosen += [i for i in group if i.strike in near]
+    return sorted(chosen, key=lambda i: i.name)
+
+
+def _expiry(instrument: Instrument) -> int:
+    return instrument.expiry_ms or 0
+
+
+class Devnet:
+    """One devnet: its processes, its engine session and its market makers."""
+
+    def __init__(self, config: DevnetConfig, console: Console) -> None:
+        config.check()
+        self.config = config
+        self.console = console
+        self.home = config.home
+        self.supervisor = Supervisor(self.home / "logs")
+        self.rpc_ports: list[int] = []
+        self.engine_address: tuple[str, int] | None = None
+        self.session: EngineSession | None = None
+        self.users: list[str] = []
+
+    # Starting ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every service in order, reporting each step; stop what started on failure."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._check_settings()
+        try:
+            with self.console.status("starting the devnet") as status:
+                status.update(f"validators: writing or reading {self.home / CHAIN_DIR}")
+                homes = self._chain_homes()
+                for i, node_home in enumerate(homes):
+                    status.update(f"validators: starting node {i + 1} of {len(homes)}")
+                    self._start_node(i, node_home)
+                status.update("validators: waiting for the first block")
+                self._wait_for_block()
+                status.update("engine: recovering from its snapshot and journal")
+                self._start_engine()
+                status.update("market makers: listing instruments and funding accounts")
+                self._start_quoting()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _check_settings(self) -> None:
+        path = self.home / SETTINGS_FILE
+        settings = {"validators": self.config.validators, "seed": self.config.seed}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved != settings:
+                raise InvalidInput(
+                    DevnetReason.HOME_MISMATCH,
+                    f"{self.home} holds a devnet with {saved}; start it with those settings "
+                    "or use another --home",
+                )
+        else:
+            path.write_text(json.dumps(settings))
+
+    def _chain_homes(self) -> list[Path]:
+        root = self.home / CHAIN_DIR
+        count = self.config.validators
+        if not (root / "genesis.json").exists():
+            ports = free_ports(2 * count)
+            network = init_network(
+                root,
+                validators=count,
+                genesis_time_ms=time.time_ns() // 1_000_000,
+                ports=[(ports[2 * i], ports[2 * i + 1]) for i in range(count)],
+                timeouts=FAST_TIMEOUTS,
+            )
+            self.users = sorted(network.users)
+            return network.homes
+        homes = [root / f"node{i}" for i in range(count)]
+        self.users = sorted(p.stem for p in (root / "keys").glob("user*.json"))
+        return homes
+
+    def _start_node(self, i: int, node_home: Path) -> None:
+        config = load_config(node_home)
+        self.rpc_ports.append(config.rpc_port)
+
+        def ready() -> bool:
+            return _node_height(config.rpc_port) is not None
+
+        self.supervisor.start(
+            f"node{i}", ["-m", "optex.node", "--home", str(node_home)], ready=ready
+        )
+
+    def _wait_for_block(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            heights = [_node_height(port) for port in self.rpc_ports]
+            if heights and all(h is not None and h >= 1 for h in heights):
+                return
+            self._check_children()
+            time.sleep(0.2)
+        raise InvalidInput(
+            DevnetReason.SERVICE_FAILED,
+            f"the validators committed no block in {timeout_s:.0f} s; see {self.home / 'logs'}",
+        )
+
+    def _start_engine(self) -> None:
+        engine_home = self.home / ENGINE_DIR
+        engine_home.mkdir(parents=True, exist_ok=True)
+        address_file = engine_home / "engine.json"
+        address_file.unlink(missing_ok=True)
+        child = self.supervisor.start(
+            "engine",
+            ["-m", "optex", "engine", "--home", str(engine_home), "--fsync", "interval"],
+            ready=lambda: _engine_ready(address_file),
+            timeout_s=120.0,
+        )
+        record = json.loads(address_file.read_text())
+        if record.get("pid") != child.process.pid:
+            raise InvalidInput(DevnetReason.SERVICE_FAILED, "another engine owns the home")
+        self.engine_address = (str(record["host"]), int(record["port"]))
+
+    def _start_quoting(self) -> None:
+        assert self.engine_address is not None  # noqa: S101 - set by _start_engine
+        now = datetime.now(UTC)
+        ts_ms = int(now.timestamp() * 1000)
+        self.instruments = select_instruments(self.config, now)
+        self.session = EngineSession(*self.engine_address)
+        unit = asset("USDC").scale
+        deposits = {maker_account(u): MAKER_DEPOSIT_USDC * unit for u in self.config.spots}
+        deposits[LP_ACCOUNT] = LP_DEPOSIT_USDC * unit
+        list_and_fund(self.session, self.instruments, deposits, ts_ms)
+        self.venue = ReplicaVenue("devnet", self.home / ENGINE_DIR / "journal.optexj", self.session)
+        self.venue.catch_up()
+        spots = dict(self.config.spots)
+        # A restarted devnet continues from the index the engine last saw.
+        scale = float(unit)
+        for underlying, level in self.venue.risk.prices.index.items():
+            if underlying in spots:
+                spots[underlying] = level / scale
+        self.feed = IndexFeed(spots, self.config.vol, self.config.seed + ts_ms)
+        publish_prices(
+            self.session, self.feed.units(), self.feed.marks(self.instruments, ts_ms), ts_ms
+        )
+        self.quoting = Quoting(self.venue, self.instruments)
+        self.quoting.start(ts_ms)
+
+    # Running -------------------------------------------------------------------------------
+
+    def run(self, on_step: Callable[[int], None] | None = None) -> int:
+        """Move the index and requote every ``step_s`` until stopped; the steps run."""
+        assert self.session is not None  # noqa: S101 - set by start
+        steps = 0
+        next_at = time.monotonic()
+        while self.config.steps is None or steps < self.config.steps:
+            next_at += self.config.step_s
+            ts_ms = time.time_ns() // 1_000_000
+            index = self.feed.step(self.config.step_s)
+            marks = self.feed.marks(self.instruments, ts_ms)
+            publish_prices(self.session, index, marks, ts_ms)
+            self.quoting.step(ts_ms, index, self.config.vol, marks)
+            self._check_children()
+            steps += 1
+            if on_step is not None:
+                on_step(steps)
+            time.sleep(max(next_at - time.monotonic(), 0.0))
+        return steps
+
+    def _check_children(self) -> None:
+        failed = self.supervisor.failed()
+        if failed:
+            child = failed[0]
+            raise InvalidInput(
+                DevnetReason.SERVICE_FAILED,
+                f"{child.name} exited with status {child.process.returncode}; see {child.log}",
+            )
+
+    def stop(self) -> None:
+        """Close the engine session and stop every process, newest first."""
+        if self.session is not None:
+            with contextlib.suppress(OSError, RuntimeError):  # the engine may be gone already
+                self.session.close()
+            self.session = None
+        self.supervisor.stop_all()
+
+    # Telling the user ----------------------------------------------------------------------
+
+    def endpoints(self) -> Table:
+        """Where each service listens and what to log in with."""
+        table = Table(title="optex devnet", show_header=True)
+        table.add_column("service")
+        table.add_column("address")
+        table.add_column("notes")
+        for i, port in enumerate(self.rpc_ports):
+            table.add_row(f"validator {i}", f"http://127.0.0.1:{port}", "node RPC (/status)")
+        if self.engine_address is not None:
+            host, port = self.engine_address
+            table.add_row("engine", f"{host}:{port}", "optex.exchange.EngineClient")
+        options = sum(1 for i in self.instruments if i.kind is InstrumentKind.OPTION)
+        table.add_row(
+            "market makers",
+            ", ".join(sorted(self.config.spots)),
+            f"{options} options, {len(self.instruments) - options} futures and perpetuals",
+        )
+        keys = self.home / CHAIN_DIR / "keys"
+        table.add_row("funded accounts", ", ".join(self.users), f"owner keys in {keys}")
+        table.add_row("logs", str(self.home / "logs"), "")
+        return table
+
+
+def _node_height(port: int) -> int | None:
+    client = RpcClient("127.0.0.1", port, timeout_s=1.0)
+    try:
+        return int(client.status()["height"])
+    except (OSError, ValueError, KeyError):
+        return None
+    finally:
+        client.close()
+
+
+def _engine_ready(address_file: Path) -> bool:
+    try:
+        record: dict[str, Any] = json.loads(address_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return "port" in record
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so that both stop every process the same way."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_devnet(config: DevnetConfig, console: Console | None = None) -> int:
+    """Start a devnet, print its endpoints, run it until Ctrl-C (or ``steps``), stop it."""
+    console = console or Console()
+    devnet = Devnet(config, console)
+    with _terminate_as_interrupt():
+        try:
+            devnet.start()
+            console.print(devnet.endpoints())
+            console.print("running; Ctrl-C stops every process")
+            steps = devnet.run()
+            console.print(f"ran {steps} steps")
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            devnet.stop()
+    console.print("stopped")
+    return 0

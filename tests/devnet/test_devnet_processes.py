@@ -1,0 +1,129 @@
+"""``optex devnet`` as a user runs it: real validator and engine processes, Ctrl-C, restart."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optex.core import InstrumentKind, decode, instrument_from_name
+from optex.exchange import Command, Pipeline
+from optex.journal import FileFollower
+from optex.market import AddInstrument
+
+pytestmark = pytest.mark.integration
+
+
+def _processes_under(home: Path) -> list[int]:
+    """Pids of live processes whose command line names ``home``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(home).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _replay(home: Path) -> tuple[Pipeline, collections.Counter[str], collections.Counter[str]]:
+    """The engine's state rebuilt from its journal, its events by kind, and how many times
+    each instrument was listed."""
+    pipeline = Pipeline()
+    follower = FileFollower(home / "engine" / "journal.optexj")
+    kinds: collections.Counter[str] = collections.Counter()
+    listed: collections.Counter[str] = collections.Counter()
+    while entries := follower.poll():
+        for entry in entries:
+            kinds.update(type(e).__name__ for e in pipeline.apply_entry(entry))
+            command = decode(entry.payload, Command)
+            if isinstance(command, AddInstrument):
+                listed[command.instrument.name] += 1
+    return pipeline, kinds, listed
+
+
+def _start(home: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "optex", "devnet", "--home", str(home), "--step", "0.2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float) -> str:
+    assert process.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"no {text!r} in the devnet's output:\n{''.join(seen)}")
+
+
+def test_devnet_quotes_every_book_stops_on_ctrl_c_and_resumes(tmp_path: Path) -> None:
+    home = tmp_path / "devnet"
+    process = _start(home)
+    try:
+        output = _wait_for_line(process, "running", timeout_s=150)
+        assert "validator 3" in output and "engine" in output and "user0" in output
+        time.sleep(3.0)  # about fifteen requotes
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, rest
+    assert "stopped" in rest
+    assert _processes_under(home) == [], "a devnet process outlived Ctrl-C"
+
+    pipeline, kinds, _ = _replay(home)
+    assert kinds["Deposited"] == 3  # two option market makers and the futures ladder
+    instruments = [instrument_from_name(n) for n in pipeline.risk.prices.marks]
+    assert {i.underlying for i in instruments} == {"BTC", "ETH"}
+    options = [i for i in instruments if i.kind is InstrumentKind.OPTION]
+    assert len(options) == 40
+    for instrument in instruments:
+        book = pipeline.engine.book(instrument.name)
+        bid, ask = book.best_bid(), book.best_ask()
+        assert bid is not None and ask is not None and bid < ask, instrument.name
+        assert bid % instrument.tick_size == 0 and ask % instrument.tick_size == 0
+    for option in options:
+        assert pipeline.risk.prices.marks[option.name].iv is not None
+    first_seq = pipeline.last_seq
+
+    # The same home again: the chain and the engine resume; nothing is listed or funded twice.
+    again = _start(home, "--steps", "3")
+    rest, _ = again.communicate(timeout=180)
+    assert again.returncode == 0, rest
+    assert "ran 3 steps" in rest
+    pipeline, kinds, listed = _replay(home)
+    assert pipeline.last_seq > first_seq
+    assert kinds["Deposited"] == 3
+    assert set(listed.values()) == {1}
+    assert _processes_under(home) == []
+
+
+def test_journal_lists_each_instrument_once_across_restarts(tmp_path: Path) -> None:
+    home = tmp_path / "devnet"
+    for _ in range(2):
+        run = _start(home, "--steps", "1", "--validators", "1", "--expiries", "1", "--strikes", "1")
+        output, _ = run.communicate(timeout=180)
+        assert run.returncode == 0, output
+    _, _, listed = _replay(home)
+    assert listed and set(listed.values()) == {1}
+    assert len(listed) == 2 * (1 + 2 + 2)  # per underlying: a perpetual, two futures, a C and a P
