@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--events", default=None, metavar="nats://HOST:PORT", help="publish events on NATS"
     )
+    parser.add_argument(
+        "--delegations",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="owners' keys and signed trading-key authorizations: accept signed orders",
+    )
 
 
 def run_engine(args: argparse.Namespace) -> int:
@@ -66,6 +73,7 @@ def run_engine(args: argparse.Namespace) -> int:
         snapshot_every=max(1, args.snapshot_every),
         chain_id=args.chain_id,
         events=args.events,
+        delegations=args.delegations,
     )
     return run(config)
 

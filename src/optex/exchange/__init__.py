@@ -10,7 +10,10 @@ definition for restart, standby and replay. :class:`EngineService` is the proces
 (``optex engine``): snapshots written atomically, recovery from snapshot plus journal, a standby
 replica that follows the primary's journal (file or NATS JetStream), events on an
 :class:`EventBus` and on NATS subjects ``optex.events.<kind>``, and requests from
-:class:`EngineClient` over loopback TCP. See docs/exchange.md.
+:class:`EngineClient` over loopback TCP: submissions, read-only queries of the live state
+(:class:`Queries`) and a stream of every applied entry, for the gateway. A delegations file
+(:class:`DelegationsFile`, read by :class:`FileAuthority`) is the key authority for signed
+orders until the chain provides one. See docs/exchange.md.
 """
 
 from optex.exchange._bus import EventBus, Published, Subscription
@@ -22,13 +25,27 @@ from optex.exchange._commands import (
     Event,
     PlaceSignedOrder,
     SetPrices,
+    Withdraw,
+    Withdrawn,
     event_kind,
     order_of,
 )
 from optex.exchange._pipeline import Pipeline
+from optex.exchange._query import Queries
 from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
 from optex.exchange._sequencer import MAX_COMMAND_BYTES, Receipt, Sequencer
-from optex.exchange._service import EngineService, ServiceConfig, run, serve
+from optex.exchange._service import (
+    DelegationRecord,
+    DelegationsFile,
+    EngineService,
+    FileAuthority,
+    ServiceConfig,
+    delegations_from,
+    load_delegations_file,
+    run,
+    save_delegations_file,
+    serve,
+)
 from optex.exchange._snapshot import load_snapshot, save_snapshot
 from optex.exchange._state import combined_hash
 from optex.exchange._wire import EngineClient, Status
@@ -36,6 +53,8 @@ from optex.exchange._wire import EngineClient, Status
 __all__ = [
     "Command",
     "CommandFailed",
+    "DelegationRecord",
+    "DelegationsFile",
     "Deposit",
     "Deposited",
     "EngineClient",
@@ -43,10 +62,12 @@ __all__ = [
     "Event",
     "EventBus",
     "ExchangeReason",
+    "FileAuthority",
     "MAX_COMMAND_BYTES",
     "Pipeline",
     "PlaceSignedOrder",
     "Published",
+    "Queries",
     "Receipt",
     "Sequencer",
     "ServiceConfig",
@@ -54,11 +75,16 @@ __all__ = [
     "SnapshotCorrupt",
     "Status",
     "Subscription",
+    "Withdraw",
+    "Withdrawn",
     "combined_hash",
+    "delegations_from",
     "event_kind",
+    "load_delegations_file",
     "load_snapshot",
     "order_of",
     "run",
+    "save_delegations_file",
     "save_snapshot",
     "serve",
 ]

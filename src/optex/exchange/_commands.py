@@ -1,7 +1,8 @@
 """The commands the exchange journals and the events it adds to the matching engine's.
 
 The journal holds :data:`Command`: every ``optex.market`` command, plus the commands that involve
-the risk engine as well (:class:`Deposit`, :class:`SetPrices`) and :class:`PlaceSignedOrder`,
+the risk engine as well (:class:`Deposit`, :class:`Withdraw`, :class:`SetPrices`) and
+:class:`PlaceSignedOrder`,
 which carries a user's signed order so that the settlement batcher can later prove it. All are
 frozen msgspec Structs tagged with their class name in the ``type`` field, as market's are, so
 ``optex.core.decode(payload, Command)`` reads any journal entry back.
@@ -33,6 +34,23 @@ class Deposit(_Message, frozen=True):
     amount: int
 
 
+class Withdraw(_Message, frozen=True):
+    """Debit ``amount`` settlement base units from ``account`` for a withdrawal on chain.
+
+    The engine debits first and the chain pays out after, so funds that leave the chain are
+    never still available for trading. Refused (``CommandFailed``, nothing changed) when the
+    balance does not cover it or initial margin would exceed the equity left. ``force`` skips
+    the margin check (never the balance check): it mirrors a withdrawal the chain already paid,
+    which margin can no longer stop. ``withdrawal_id`` names it (the chain transaction's hash).
+    """
+
+    ts_ms: int
+    account: str
+    amount: int
+    withdrawal_id: str = ""
+    force: bool = False
+
+
 class SetPrices(_Message, frozen=True):
     """New index prices per underlying and marks per instrument, for risk and for the books.
 
@@ -53,7 +71,7 @@ class PlaceSignedOrder(_Message, frozen=True):
     order: SignedOrder
 
 
-Command = MarketCommand | Deposit | SetPrices | PlaceSignedOrder
+Command = MarketCommand | Deposit | SetPrices | PlaceSignedOrder | Withdraw
 """Everything the sequencer journals and the engine service applies."""
 
 
@@ -78,7 +96,17 @@ class Deposited(_Message, frozen=True):
     balance: int
 
 
-Event = MarketEvent | CommandFailed | Deposited
+class Withdrawn(_Message, frozen=True):
+    """A withdrawal was debited; the chain may now pay it out."""
+
+    ts_ms: int
+    account: str
+    amount: int
+    balance: int
+    withdrawal_id: str = ""
+
+
+Event = MarketEvent | CommandFailed | Deposited | Withdrawn
 """Everything the engine service publishes."""
 
 _SNAKE: Final = re.compile(r"(?<!^)(?=[A-Z])")

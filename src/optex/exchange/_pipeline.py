@@ -14,7 +14,8 @@ and returns the events each caused. The stages, in the order they run for every 
    the ledger and releases (or re-sizes) the margin of orders that filled, cancelled or expired;
 5. the events are returned, to be published.
 
-Commands that are the risk engine's alone (deposits, index and mark prices) are applied to it
+Commands that are the risk engine's alone (deposits, withdrawals, index and mark prices) are
+applied to it
 here as well, and listing an instrument lists it in both engines.
 """
 
@@ -34,6 +35,8 @@ from optex.exchange._commands import (
     Event,
     PlaceSignedOrder,
     SetPrices,
+    Withdraw,
+    Withdrawn,
     order_of,
 )
 from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
@@ -48,7 +51,7 @@ from optex.exchange._state import (
 from optex.journal import JournalEntry
 from optex.market import AddInstrument, MatchingEngine, PriceSource, UpdatePrice
 from optex.market import Event as MarketEvent
-from optex.risk import PPM, RiskEngine, RiskParams, add_instrument, deposit
+from optex.risk import PPM, RiskEngine, RiskParams, add_instrument, debit_withdrawal, deposit
 
 
 class Pipeline:
@@ -102,6 +105,8 @@ class Pipeline:
             return self._trade(order_of(command))
         if isinstance(command, Deposit):
             return self._deposit(command)
+        if isinstance(command, Withdraw):
+            return self._withdraw(command)
         if isinstance(command, SetPrices):
             return self._set_prices(command)
         if isinstance(command, AddInstrument):
@@ -130,6 +135,25 @@ class Pipeline:
         deposit(self.risk.ledger, command.account, command.amount)
         balance = self.risk.ledger.accounts[command.account].balance
         return [Deposited(command.ts_ms, command.account, command.amount, balance)]
+
+    def _withdraw(self, command: Withdraw) -> list[Event]:
+        amount = command.amount
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise InvalidInput(
+                ExchangeReason.MALFORMED_COMMAND, "a withdrawal amount is an integer"
+            )
+        ledger = self.risk.ledger
+        if command.account not in ledger.accounts:
+            raise InvalidInput(
+                ExchangeReason.INVALID_ACCOUNT,
+                f"{command.account!r} has no account to withdraw from",
+            )
+        if command.force:
+            debit_withdrawal(ledger, command.account, amount)
+        else:
+            self.risk.withdraw(command.account, amount)
+        balance = ledger.accounts[command.account].balance
+        return [Withdrawn(command.ts_ms, command.account, amount, balance, command.withdrawal_id)]
 
     def _set_prices(self, command: SetPrices) -> list[Event]:
         # Everything is checked before anything changes, so a bad mark leaves no half-update.

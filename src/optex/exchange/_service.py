@@ -8,6 +8,13 @@ Both publish every command's events on an in-process :class:`~optex.exchange.Eve
 primary configured with a NATS address also publishes each event on the core subject
 ``optex.events.<kind>`` (with the journal sequence in the ``Optex-Seq`` header).
 
+Beside the pipeline the service keeps :class:`~optex.exchange._query.Queries`, the derived
+index that answers ``query`` requests (recent trades, order records), and it pushes every
+applied entry to connections that asked to ``stream``: the gateway's market data and user
+channels. With ``delegations`` (a file of account owners' keys and their signed
+authorizations) the sequencer accepts signed orders from the keys those owners delegated; the
+file is read again when it changes, so an account provisioned while the engine runs can trade.
+
 Snapshots are taken every ``snapshot_every`` entries and at a clean stop. Killed at any moment,
 the service restarts from its last snapshot plus the journal: nothing journaled is lost and
 nothing is applied twice, because an entry is applied only when its sequence is the next one.
@@ -24,13 +31,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
 import nats
 
 from optex.core import Clock, InvalidInput, OptexError, SystemClock, decode, encode
-from optex.crypto import KeyAuthority, ReplayGuard
+from optex.crypto import (
+    Delegations,
+    KeyAuthority,
+    ReplayGuard,
+    SecurityReason,
+    SignedAuthorization,
+    TradingKeyAuthorization,
+    TradingKeyRevocation,
+    TradingScope,
+)
 from optex.exchange._bus import EventBus
 from optex.exchange._commands import Command, Event, event_kind
 from optex.exchange._pipeline import Pipeline
+from optex.exchange._query import Queries
 from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
 from optex.exchange._sequencer import Sequencer
 from optex.exchange._snapshot import load_snapshot, save_snapshot
@@ -41,6 +59,114 @@ JOURNAL_FILE: Final = "journal.optexj"
 SNAPSHOT_FILE: Final = "snapshot.bin"
 ADDRESS_FILE: Final = "engine.json"
 SEQ_HEADER: Final = "Optex-Seq"
+STREAM_QUEUE: Final = 100_000
+"""Journal entries a streaming connection may fall behind by before its stream is stopped."""
+MAX_DELEGATIONS_BYTES: Final = 64 << 20
+
+
+class DelegationRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One owner-signed authorization or revocation as stored: exactly one of the two is set
+    (:class:`~optex.crypto.SignedAuthorization` holds an untagged union, which cannot be
+    decoded by type)."""
+
+    owner_key: bytes
+    signature: bytes
+    authorization: TradingKeyAuthorization | None = None
+    revocation: TradingKeyRevocation | None = None
+
+    @classmethod
+    def of(cls, signed: SignedAuthorization) -> DelegationRecord:
+        """The record of a signed message."""
+        message = signed.message
+        if isinstance(message, TradingKeyAuthorization):
+            return cls(signed.owner_key, signed.signature, authorization=message)
+        return cls(signed.owner_key, signed.signature, revocation=message)
+
+    def signed(self) -> SignedAuthorization:
+        """The signed message this record holds."""
+        message = self.authorization or self.revocation
+        if message is None or (self.authorization and self.revocation):
+            raise InvalidInput(
+                SecurityReason.MALFORMED_MESSAGE, "a record holds one authorization or revocation"
+            )
+        return SignedAuthorization(
+            message=message, owner_key=self.owner_key, signature=self.signature
+        )
+
+
+class DelegationsFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Accounts' owner keys and the authorizations they signed, in order: the engine's key
+    authority until the chain provides one (JSON; keys and signatures base64)."""
+
+    chain_id: str
+    owners: dict[str, bytes] = {}
+    authorizations: list[DelegationRecord] = []
+
+
+def load_delegations_file(path: Path) -> DelegationsFile:
+    """Read a delegations file (an empty one for the chain if it does not exist yet)."""
+    data = path.read_bytes()
+    if len(data) > MAX_DELEGATIONS_BYTES:
+        raise InvalidInput(ExchangeReason.MALFORMED_COMMAND, f"{path} is too large")
+    try:
+        return msgspec.json.decode(data, type=DelegationsFile)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(ExchangeReason.MALFORMED_COMMAND, f"{path}: {exc}") from None
+
+
+def save_delegations_file(path: Path, content: DelegationsFile) -> None:
+    """Write a delegations file atomically (temporary file, fsync, rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(msgspec.json.format(msgspec.json.encode(content)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def delegations_from(content: DelegationsFile, chain_id: str) -> Delegations:
+    """Verify every authorization against its owner's key, in file order."""
+    if content.chain_id != chain_id:
+        raise InvalidInput(
+            SecurityReason.WRONG_CHAIN, f"delegations for {content.chain_id}, not {chain_id}"
+        )
+    delegations = Delegations(chain_id, content.owners)
+    for record in content.authorizations:
+        delegations.apply(record.signed())
+    return delegations
+
+
+class FileAuthority:
+    """A :class:`~optex.crypto.KeyAuthority` read from a delegations file, re-read when the
+    file changes and a key is not (yet) authorized, so new accounts need no restart."""
+
+    def __init__(self, path: Path, chain_id: str) -> None:
+        self.path = path
+        self.chain_id = chain_id
+        self._stamp: tuple[int, int] | None = None
+        self._current = Delegations(chain_id)
+        self._reload()
+
+    def _reload(self) -> bool:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return False
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return False
+        self._current = delegations_from(load_delegations_file(self.path), self.chain_id)
+        self._stamp = stamp
+        return True
+
+    def check(self, account: str, public_key: bytes, scope: TradingScope, now_ms: int) -> None:
+        """Raise unless ``public_key`` may use ``scope`` for ``account`` (see ``Delegations``)."""
+        try:
+            self._current.check(account, public_key, scope, now_ms)
+        except OptexError:
+            if not self._reload():
+                raise
+            self._current.check(account, public_key, scope, now_ms)
 
 
 @dataclass(frozen=True)
@@ -60,6 +186,9 @@ class ServiceConfig:
     """A NATS address to publish events on; a primary on a NATS journal uses that one."""
     clock: Clock = field(default_factory=SystemClock)
     authority: KeyAuthority | None = None
+    delegations: Path | None = None
+    """A delegations file (:class:`DelegationsFile`): the key authority when ``authority`` is
+    not given."""
 
     @property
     def journal_address(self) -> str:
@@ -78,12 +207,17 @@ class EngineService:
         self.config = config
         self.bus = EventBus()
         self.pipeline = Pipeline()
+        self.queries = Queries()
+        self.authority: KeyAuthority | None = config.authority
+        if self.authority is None and config.delegations is not None:
+            self.authority = FileAuthority(config.delegations, config.chain_id)
         self.snapshot_seq = 0
         self.journal: Journal | None = None
         self.sequencer: Sequencer | None = None
         self.address: tuple[str, int] | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._nats: Any = None
         self._outbox: asyncio.Queue[tuple[int, Event]] = asyncio.Queue()
         self.stopped = asyncio.Event()
@@ -119,7 +253,7 @@ class EngineService:
                 self._spawn(self._follow(self.journal))
             else:
                 async for entry in self.journal.read(self.pipeline.last_seq + 1):
-                    self._applied(entry.seq, self.pipeline.apply_entry(entry), publish=False)
+                    self._apply_entry(entry, publish=False)
                 self.sequencer = self._sequencer(self.journal)
         events_url = config.events
         if events_url is None and not config.standby and address.startswith("nats://"):
@@ -139,7 +273,7 @@ class EngineService:
 
         def apply(seq: int, command: Command) -> list[Event]:
             events = self.pipeline.apply(seq, command)
-            self._applied(seq, events, publish=True)
+            self._applied(seq, command, events, publish=True)
             return events
 
         return Sequencer(
@@ -147,7 +281,7 @@ class EngineService:
             apply,
             clock=self.config.clock,
             chain_id=self.config.chain_id,
-            authority=self.config.authority,
+            authority=self.authority,
             guard=guard,
             last_ts_ms=self.pipeline.now_ms,
         )
@@ -183,10 +317,19 @@ class EngineService:
         async for entry in follow(source, self.pipeline.last_seq + 1):
             self._apply_entry(entry)
 
-    def _apply_entry(self, entry: JournalEntry) -> None:
-        self._applied(entry.seq, self.pipeline.apply_entry(entry), publish=True)
+    def _apply_entry(self, entry: JournalEntry, *, publish: bool = True) -> None:
+        events = self.pipeline.apply_entry(entry)
+        command: Command | None
+        try:
+            command = decode(entry.payload, Command)  # type: ignore[arg-type]
+        except (OptexError, UnicodeDecodeError):
+            command = None  # the pipeline recorded it as CommandFailed
+        self._applied(entry.seq, command, events, publish=publish)
 
-    def _applied(self, seq: int, events: list[Event], *, publish: bool) -> None:
+    def _applied(
+        self, seq: int, command: Command | None, events: list[Event], *, publish: bool
+    ) -> None:
+        self.queries.observe(seq, command, events, self.pipeline)
         if publish:
             self.bus.publish(seq, events)
             if self._nats is not None:
@@ -221,18 +364,65 @@ class EngineService:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         answering: set[asyncio.Task[None]] = set()
+        streams: set[asyncio.Task[None]] = set()
+        self._writers.add(writer)
         try:
             while (body := await read_frame(reader)) is not None:
                 request = decode(body, Request)
-                task = asyncio.get_running_loop().create_task(self._answer(request, writer))
+                if request.op == "query":
+                    # Answered at once, in arrival order, from the state as it is now.
+                    self._send(writer, self._query(request))
+                    continue
+                loop = asyncio.get_running_loop()
+                if request.op == "stream":
+                    stream = loop.create_task(self._stream(request.id, writer))
+                    streams.add(stream)
+                    stream.add_done_callback(streams.discard)
+                    continue
+                task = loop.create_task(self._answer(request, writer))
                 answering.add(task)
                 task.add_done_callback(answering.discard)
         except (OptexError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
-            if answering:
-                await asyncio.gather(*answering, return_exceptions=True)
+            for stream in list(streams):
+                stream.cancel()
+            if answering or streams:
+                await asyncio.gather(*answering, *streams, return_exceptions=True)
+            self._writers.discard(writer)
             writer.close()
+
+    def _query(self, request: Request) -> Reply:
+        try:
+            result = self.queries.answer(self.pipeline, request.query or "", request.args)
+        except OptexError as exc:
+            return Reply(request.id, code=int(exc.code), reason=exc.reason, message=exc.message)
+        return Reply(request.id, result=result)
+
+    @staticmethod
+    def _send(writer: asyncio.StreamWriter, reply: Reply) -> None:
+        if not writer.is_closing():
+            writer.write(frame(reply))
+
+    async def _stream(self, request_id: int, writer: asyncio.StreamWriter) -> None:
+        subscription = self.bus.subscribe(STREAM_QUEUE)
+        # The first reply says where the stream starts: everything after this sequence follows.
+        self._send(writer, Reply(request_id, seq=self.pipeline.last_seq))
+        try:
+            async for published in subscription:
+                if writer.is_closing():
+                    return
+                writer.write(
+                    frame(Reply(request_id, seq=published.seq, events=[*published.events]))
+                )
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()
+            if subscription.overflowed:
+                self._send(writer, Reply(request_id, end=True, message="the reader fell behind"))
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            subscription.close()
 
     async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> None:
         try:
@@ -264,6 +454,14 @@ class EngineService:
             self._server.close()
         if self.sequencer is not None:
             await self.sequencer.close()
+        # Close the clients' connections, so that each connection's handler ends by itself
+        # rather than being cancelled when the loop closes.
+        for writer in list(self._writers):
+            writer.close()
+        for _ in range(3):
+            if not self._writers:
+                break
+            await asyncio.sleep(0.01)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -3,7 +3,13 @@
 Frames are a 4-byte big-endian length and a canonical msgpack body. A client sends
 :class:`Request`\\ s with its own ids and may have many in flight (the sequencer groups them);
 the service answers each with a :class:`Reply` carrying the same id, in completion order.
-The gateway (a later piece) is this protocol's main client.
+
+Operations: ``submit`` (a command, journaled and applied: a receipt), ``status``, ``query``
+(read-only answers from the engine's live state, see ``_query``) and ``stream``: from then on
+the service pushes one reply per journal entry applied, carrying its sequence and events, under
+the stream request's id, until the connection closes (a reply with ``end`` set says the stream
+stopped because the reader fell behind; reconnect and resynchronise). The gateway is this
+protocol's main client.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import asyncio
 import contextlib
 import itertools
 import struct
-from typing import Final
+from collections.abc import AsyncIterator
+from typing import Any, Final
 
 import msgspec
 
 from optex.core import InvalidInput, ReasonCode, decode, encode, registered_reason_tables
-from optex.exchange._commands import Command
+from optex.exchange._commands import Command, Event
 from optex.exchange._reasons import ExchangeReason
 from optex.exchange._sequencer import Receipt
 
@@ -36,16 +43,22 @@ class Status(msgspec.Struct, frozen=True):
 
 
 class Request(msgspec.Struct, frozen=True):
-    """``submit`` (``command``: its canonical bytes; ``key``: an idempotency key) or ``status``."""
+    """``submit`` (``command``: its canonical bytes; ``key``: an idempotency key), ``status``,
+    ``query`` (``query``: its name, ``args``: its arguments) or ``stream``."""
 
     id: int
     op: str
     command: bytes | None = None
     key: str | None = None
+    query: str | None = None
+    args: dict[str, Any] = {}
 
 
 class Reply(msgspec.Struct, frozen=True):
-    """The answer to one request: a receipt, a status, or a refusal (``code`` non-zero)."""
+    """The answer to one request: a receipt, a status, a query's ``result``, one streamed
+    journal entry (``seq`` and its ``events``; the first carries only the sequence the stream starts
+    after; ``end``: the stream stopped), or a refusal
+    (``code`` non-zero)."""
 
     id: int
     receipt: Receipt | None = None
@@ -53,6 +66,10 @@ class Reply(msgspec.Struct, frozen=True):
     code: int = 0
     reason: str = ""
     message: str = ""
+    result: Any = None
+    seq: int = 0
+    events: list[Event] = []
+    end: bool = False
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
@@ -90,6 +107,7 @@ class EngineClient:
         self._writer = writer
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Reply]] = {}
+        self._streams: dict[int, asyncio.Queue[Reply | None]] = {}
         self._task = asyncio.get_running_loop().create_task(self._read_replies())
 
     @classmethod
@@ -98,11 +116,20 @@ class EngineClient:
         reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer)
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended (no more replies will come)."""
+        return self._task.done()
+
     async def _read_replies(self) -> None:
         error: BaseException = ConnectionError("the engine service closed the connection")
         try:
             while (body := await read_frame(self._reader)) is not None:
                 reply = decode(body, Reply)
+                stream = self._streams.get(reply.id)
+                if stream is not None:
+                    stream.put_nowait(reply)
+                    continue
                 future = self._waiting.pop(reply.id, None)
                 if future is not None and not future.done():
                     future.set_result(reply)
@@ -112,6 +139,8 @@ class EngineClient:
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
+        for queue in self._streams.values():
+            queue.put_nowait(None)
 
     async def _call(self, request: Request) -> Reply:
         if self._task.done():
@@ -139,6 +168,37 @@ class EngineClient:
         if reply.status is None:
             raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, "the reply carries no status")
         return reply.status
+
+    async def query(self, name: str, **args: Any) -> Any:
+        """A read-only answer from the engine's live state (``_query`` lists the names)."""
+        reply = await self._call(Request(next(self._ids), "query", query=name, args=args))
+        return reply.result
+
+    async def stream(self) -> AsyncIterator[tuple[int, list[Event]]]:
+        """Every journal entry applied from now on, as ``(seq, events)``, in journal order.
+
+        The first item is ``(last_seq, [])``: the sequence the stream starts after, so a reader
+        knows that everything later will arrive.
+
+        Ends when the connection closes; raises ``ConnectionError`` if the service stopped the
+        stream because this reader fell behind (resynchronise from queries, then stream again).
+        A connection that streams should be used for nothing else, so that a burst of events
+        never delays another request's reply.
+        """
+        request_id = next(self._ids)
+        queue: asyncio.Queue[Reply | None] = asyncio.Queue()
+        self._streams[request_id] = queue
+        try:
+            self._writer.write(frame(Request(request_id, "stream")))
+            await self._writer.drain()
+            while (reply := await queue.get()) is not None:
+                if reply.code:
+                    raise InvalidInput(_reason(reply.code), reply.message)
+                if reply.end:
+                    raise ConnectionError(f"the engine stopped the stream: {reply.message}")
+                yield reply.seq, reply.events
+        finally:
+            self._streams.pop(request_id, None)
 
     async def close(self) -> None:
         """Close the connection."""

@@ -1,0 +1,201 @@
+"""The chain's feedback to the engine: deposits credited, withdrawals debited, once each.
+
+:class:`ChainWatcher` reads every decided block after its checkpoint and, for each applied
+transaction the engine must know about, submits an engine command under an idempotency key
+derived from the transaction's hash:
+
+* a ``deposit`` of the settlement asset becomes ``optex.exchange.Deposit`` (key
+  ``chain:deposit:<hash>``);
+* a ``withdraw`` that the :class:`~optex.settlement.WithdrawalDesk` took has already been debited
+  by the engine, so it only completes the desk's record; any other (an owner who sent a
+  withdrawal to a node directly) is mirrored with a forced ``Withdraw`` (key
+  ``chain:withdraw:<hash>``, the same key the desk uses, so the two can never both debit);
+* a withdrawal of the desk's that the ledger refused is refunded through the desk.
+
+The checkpoint (``watcher.bin``: the last height handled) is written after the engine
+acknowledged every command of a block. A watcher killed in between resubmits those commands
+with the same keys, and the engine's journal recognises them as duplicates. Block-level events
+(expiry settlement, funding, slashing) are not in the node's RPC answer and are not fed yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+import msgspec
+
+from optex.chain import Deposit as ChainDeposit
+from optex.chain import Withdraw as ChainWithdraw
+from optex.core import OptexError, decode, encode
+from optex.exchange import Command, Deposit, Receipt, Withdraw
+from optex.settlement._chain import ChainClient, DecidedBlock
+from optex.settlement._store import write_atomic
+
+log = logging.getLogger("optex.settlement")
+
+WATCHER_FILE: Final = "watcher.bin"
+
+
+class Submitter(Protocol):
+    """Where the watcher sends engine commands (an :class:`~optex.settlement.EngineLink`)."""
+
+    async def submit(self, command: Command, key: str) -> Receipt:
+        """Submit under an idempotency key."""
+        ...
+
+
+class DeskView(Protocol):
+    """What the watcher tells the withdrawal desk."""
+
+    def knows(self, digest: str) -> bool:
+        """Whether the desk took (and the engine debited) this withdrawal."""
+        ...
+
+    async def decided(self, digest: str, applied: bool) -> None:
+        """The withdrawal was decided on chain: applied, or refused (then refund it)."""
+        ...
+
+
+class WatcherState(msgspec.Struct, frozen=True):
+    """The last block whose commands the engine acknowledged, and counters."""
+
+    height: int = 0
+    deposits: int = 0
+    withdrawals: int = 0
+
+
+@dataclass(frozen=True)
+class WatcherConfig:
+    """Where the watcher keeps its checkpoint, and which asset the engine settles in."""
+
+    home: Path
+    settlement_asset: str = "USDC"
+    poll_s: float = 0.1
+
+
+def deposit_key(digest: str) -> str:
+    """The engine idempotency key of a chain deposit."""
+    return f"chain:deposit:{digest}"
+
+
+def withdraw_key(digest: str) -> str:
+    """The engine idempotency key of a chain withdrawal's debit."""
+    return f"chain:withdraw:{digest}"
+
+
+class ChainWatcher:
+    """Feed decided blocks' deposits and withdrawals into the engine; see the module."""
+
+    def __init__(
+        self,
+        config: WatcherConfig,
+        chain: ChainClient,
+        engine: Submitter,
+        desk: DeskView | None = None,
+    ) -> None:
+        self.config = config
+        self.chain = chain
+        self.engine = engine
+        self.desk = desk
+        config.home.mkdir(parents=True, exist_ok=True)
+        self.state = self._load()
+        self.failure: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def _load(self) -> WatcherState:
+        try:
+            return decode((self.config.home / WATCHER_FILE).read_bytes(), WatcherState)
+        except FileNotFoundError:
+            return WatcherState()
+
+    def _save(self, state: WatcherState) -> None:
+        write_atomic(self.config.home / WATCHER_FILE, encode(state))
+        self.state = state
+
+    async def start(self) -> None:
+        """Start polling the chain."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()
+            log.error("the chain watcher stopped: %r", self.failure)
+
+    async def wait(self) -> None:
+        """Until the watcher fails (raising its error) or is stopped."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        """Stop polling (the checkpoint is already on disk)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.catch_up()
+            except OSError as exc:
+                log.info("node unreachable (%s); retrying", exc)
+            await asyncio.sleep(self.config.poll_s)
+
+    async def catch_up(self) -> int:
+        """Handle every decided block after the checkpoint; the height reached."""
+        top = await asyncio.to_thread(self.chain.height)
+        while self.state.height < top:
+            height = self.state.height + 1
+            block = await asyncio.to_thread(self.chain.block, height)
+            deposits, withdrawals = await self._handle(block)
+            if deposits or withdrawals or height % 50 == 0 or height == top:
+                self._save(
+                    WatcherState(
+                        height,
+                        self.state.deposits + deposits,
+                        self.state.withdrawals + withdrawals,
+                    )
+                )
+            else:
+                self.state = msgspec.structs.replace(self.state, height=height)
+        return self.state.height
+
+    async def _handle(self, block: DecidedBlock) -> tuple[int, int]:
+        deposits = withdrawals = 0
+        asset = self.config.settlement_asset
+        for outcome in block.txs:
+            body = outcome.tx.body
+            if isinstance(body, ChainWithdraw) and self.desk and self.desk.knows(outcome.hash):
+                await self.desk.decided(outcome.hash, applied=outcome.code == 0)
+                continue
+            if outcome.code != 0:
+                continue
+            if isinstance(body, ChainDeposit | ChainWithdraw) and body.asset != asset:
+                log.info("%s of %s is not the engine's asset: not fed", outcome.hash, body.asset)
+                continue
+            command: Command
+            if isinstance(body, ChainDeposit):
+                command, key = Deposit(0, body.account, body.amount), deposit_key(outcome.hash)
+                deposits += 1
+            elif isinstance(body, ChainWithdraw):
+                command = Withdraw(0, body.account, body.amount, outcome.hash, force=True)
+                key = withdraw_key(outcome.hash)
+                withdrawals += 1
+            else:
+                continue
+            try:
+                receipt = await self.engine.submit(command, key)
+            except OptexError as exc:
+                # The engine refused it before journaling (an account id it cannot hold, say):
+                # nothing to retry; say so loudly, the operator must reconcile by hand.
+                log.error("chain tx %s not fed to the engine: %s", outcome.hash, exc)
+                continue
+            if receipt.duplicate:
+                log.info("chain tx %s was fed before (journal %s)", outcome.hash, receipt.seq)
+        return deposits, withdrawals
