@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from optex.core import InstrumentKind, decode, instrument_from_name
@@ -51,9 +53,50 @@ def _replay(home: Path) -> tuple[Pipeline, collections.Counter[str], collections
     return pipeline, kinds, listed
 
 
+def _trade_through_the_gateway(home: Path) -> None:
+    """A user of the printed credentials lists the books, logs in, buys the perpetual from the
+    market makers' quotes and sees the position."""
+    address = json.loads((home / "gateway" / "gateway-address.json").read_text())
+    user = json.loads((home / "credentials.json").read_text())[0]
+    with httpx.Client(base_url=f"http://127.0.0.1:{address['port']}/api/v2", timeout=10) as http:
+        btc = http.get("/public/get_instruments", params={"currency": "BTC"}).json()["result"]
+        assert len(btc) == 23  # the perpetual, two futures, 2 expiries x 5 strikes x C/P
+        login = http.get(
+            "/public/auth",
+            params={
+                "grant_type": "client_credentials",
+                "client_id": user["client_id"],
+                "client_secret": user["client_secret"],
+            },
+        ).json()["result"]
+        auth = {"Authorization": f"Bearer {login['access_token']}"}
+        bought = http.get(
+            "/private/buy",
+            params={"instrument_name": "BTC-PERPETUAL", "amount": "0.1", "type": "market"},
+            headers=auth,
+        ).json()
+        assert bought["result"]["order"]["order_state"] == "filled", bought
+        positions = http.get(
+            "/private/get_positions", params={"currency": "BTC"}, headers=auth
+        ).json()["result"]
+        assert [p["size"] for p in positions if p["instrument_name"] == "BTC-PERPETUAL"] != [0]
+
+
 def _start(home: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "optex", "devnet", "--home", str(home), "--step", "0.2", *args],
+        [
+            sys.executable,
+            "-m",
+            "optex",
+            "devnet",
+            "--home",
+            str(home),
+            "--step",
+            "0.2",
+            "--gateway-port",
+            "0",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -80,7 +123,9 @@ def test_devnet_quotes_every_book_stops_on_ctrl_c_and_resumes(tmp_path: Path) ->
     try:
         output = _wait_for_line(process, "running", timeout_s=150)
         assert "validator 3" in output and "engine" in output and "user0" in output
-        time.sleep(3.0)  # about fifteen requotes
+        time.sleep(2.0)  # about ten requotes
+        _trade_through_the_gateway(home)
+        time.sleep(1.0)  # the ladder requotes what the user took
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)
     finally:
@@ -92,7 +137,8 @@ def test_devnet_quotes_every_book_stops_on_ctrl_c_and_resumes(tmp_path: Path) ->
     assert _processes_under(home) == [], "a devnet process outlived Ctrl-C"
 
     pipeline, kinds, _ = _replay(home)
-    assert kinds["Deposited"] == 3  # two option market makers and the futures ladder
+    # two option market makers, the futures ladder and the four users' genesis balances
+    assert kinds["Deposited"] == 7
     instruments = [instrument_from_name(n) for n in pipeline.risk.prices.marks]
     assert {i.underlying for i in instruments} == {"BTC", "ETH"}
     options = [i for i in instruments if i.kind is InstrumentKind.OPTION]
@@ -113,7 +159,7 @@ def test_devnet_quotes_every_book_stops_on_ctrl_c_and_resumes(tmp_path: Path) ->
     assert "ran 3 steps" in rest
     pipeline, kinds, listed = _replay(home)
     assert pipeline.last_seq > first_seq
-    assert kinds["Deposited"] == 3
+    assert kinds["Deposited"] == 7
     assert set(listed.values()) == {1}
     assert _processes_under(home) == []
 

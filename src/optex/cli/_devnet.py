@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--strikes", type=int, default=5, help="strikes per expiry")
     parser.add_argument("--step", type=float, default=1.0, help="seconds between index moves")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--gateway-port", type=int, default=8000, help="127.0.0.1 port of the gateway (0: any)"
+    )
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--log-level", default="WARNING")
     parser.set_defaults(handler=run)
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         strikes=args.strikes,
         step_s=args.step,
         seed=args.seed,
+        gateway_port=args.gateway_port,
         steps=args.steps,
     )
     return run_devnet(config)

@@ -20,6 +20,8 @@ COMMAND_MODULES: Final = (
     "optex.cli._audit",
     "optex.cli._chain",
     "optex.cli._engine",
+    "optex.cli._gateway",
+    "optex.cli._settle",
     "optex.cli._node",
     "optex.cli._simulate",
     "optex.cli._devnet",

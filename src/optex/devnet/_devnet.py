@@ -26,8 +26,10 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
+from optex.chain import load_genesis
 from optex.chain.consensus import TimeoutConfig
 from optex.core import Instrument, InstrumentKind, InvalidInput, asset, listed_instruments
+from optex.crypto import decode_keystore, decrypt_key
 from optex.devnet._errors import DevnetReason
 from optex.devnet._feed import IndexFeed
 from optex.devnet._quoter import (
@@ -40,6 +42,7 @@ from optex.devnet._quoter import (
     publish_prices,
 )
 from optex.devnet._supervisor import Supervisor
+from optex.gateway import init_home, provision_account
 from optex.node import RpcClient, free_ports, init_network, load_config
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,10 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE: Final = "devnet.json"
 CHAIN_DIR: Final = "chain"
 ENGINE_DIR: Final = "engine"
+GATEWAY_DIR: Final = "gateway"
+CREDENTIALS_FILE: Final = "credentials.json"
+PASSWORD_FILE: Final = "devnet-password.txt"  # noqa: S105 - a file name
+"""The devnet's one password for every keystore it writes (local use only; see docs/node.md)."""
 FAST_TIMEOUTS: Final = TimeoutConfig(
     propose_ms=1000,
     propose_delta_ms=250,
@@ -75,6 +82,8 @@ class DevnetConfig:
     """Strikes quoted per expiry, the nearest to the index (each as a call and a put)."""
     step_s: float = 1.0
     """How often the index moves and the market makers requote."""
+    gateway_port: int = 8000
+    """Where the gateway listens on 127.0.0.1 (0: any free port)."""
     steps: int | None = None
     """Stop after this many steps (for tests and scripted runs); ``None`` runs until Ctrl-C."""
 
@@ -87,6 +96,7 @@ class DevnetConfig:
             (0.05 <= self.step_s <= 60, "--step must be from 0.05 to 60 seconds"),
             (0 < self.vol < 5, "the volatility must be in (0, 5)"),
             (self.steps is None or self.steps >= 0, "--steps must not be negative"),
+            (0 <= self.gateway_port <= 65535, "--gateway-port must be from 0 to 65535"),
         ]
         for ok, message in problems:
             if not ok:
@@ -134,6 +144,8 @@ class Devnet:
         self.engine_address: tuple[str, int] | None = None
         self.session: EngineSession | None = None
         self.users: list[str] = []
+        self.gateway_url: str | None = None
+        self.credentials: list[dict[str, str]] = []
 
     # Starting ------------------------------------------------------------------------------
 
@@ -150,8 +162,12 @@ class Devnet:
                     self._start_node(i, node_home)
                 status.update("validators: waiting for the first block")
                 self._wait_for_block()
+                status.update("gateway: API keys and delegated trading key for each user")
+                self._provision_gateway()
                 status.update("engine: recovering from its snapshot and journal")
                 self._start_engine()
+                status.update("gateway: connecting to the engine")
+                self._start_gateway()
                 status.update("market makers: listing instruments and funding accounts")
                 self._start_quoting()
         except BaseException:
@@ -219,16 +235,79 @@ class Devnet:
         engine_home.mkdir(parents=True, exist_ok=True)
         address_file = engine_home / "engine.json"
         address_file.unlink(missing_ok=True)
+        delegations = self.home / GATEWAY_DIR / "delegations.json"
         child = self.supervisor.start(
             "engine",
-            ["-m", "optex", "engine", "--home", str(engine_home), "--fsync", "interval"],
-            ready=lambda: _engine_ready(address_file),
+            [
+                "-m",
+                "optex",
+                "engine",
+                "--home",
+                str(engine_home),
+                "--fsync",
+                "interval",
+                "--delegations",
+                str(delegations),
+            ],
+            ready=lambda: _address_ready(address_file),
             timeout_s=120.0,
         )
         record = json.loads(address_file.read_text())
         if record.get("pid") != child.process.pid:
             raise InvalidInput(DevnetReason.SERVICE_FAILED, "another engine owns the home")
         self.engine_address = (str(record["host"]), int(record["port"]))
+
+    def _provision_gateway(self) -> None:
+        """Create the gateway's home and, once per user, an API key and the owner-signed
+        delegation of the gateway's trading key (which the engine reads to verify orders)."""
+        gateway_home = self.home / GATEWAY_DIR
+        path = self.home / CREDENTIALS_FILE
+        if path.exists():
+            self.credentials = json.loads(path.read_text())
+            return
+        password = self._password()
+        init_home(gateway_home, password=password, scrypt_n=2**14)
+        keys = self.home / CHAIN_DIR / "keys"
+        for user in self.users:
+            owner = decrypt_key(decode_keystore((keys / f"{user}.json").read_bytes()), password)
+            made = provision_account(gateway_home, user, owner, password=password)
+            self.credentials.append(
+                {"account": user, "client_id": made.client_id, "client_secret": made.client_secret}
+            )
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(self.credentials, indent=1))
+
+    def _password(self) -> str:
+        return (self.home / CHAIN_DIR / PASSWORD_FILE).read_text().strip()
+
+    def _start_gateway(self) -> None:
+        assert self.engine_address is not None  # noqa: S101 - set by _start_engine
+        gateway_home = self.home / GATEWAY_DIR
+        address_file = gateway_home / "gateway-address.json"
+        address_file.unlink(missing_ok=True)
+        host, port = self.engine_address
+        child = self.supervisor.start(
+            "gateway",
+            [
+                "-m",
+                "optex",
+                "gateway",
+                "--home",
+                str(gateway_home),
+                "--engine",
+                f"{host}:{port}",
+                "--listen",
+                f"127.0.0.1:{self.config.gateway_port}",
+                "--password-file",
+                str(self.home / CHAIN_DIR / PASSWORD_FILE),
+            ],
+            ready=lambda: _address_ready(address_file),
+            timeout_s=60.0,
+        )
+        record = json.loads(address_file.read_text())
+        if record.get("pid") != child.process.pid:
+            raise InvalidInput(DevnetReason.SERVICE_FAILED, "another gateway owns the home")
+        self.gateway_url = f"http://{record['host']}:{record['port']}"
 
     def _start_quoting(self) -> None:
         assert self.engine_address is not None  # noqa: S101 - set by _start_engine
@@ -239,6 +318,11 @@ class Devnet:
         unit = asset("USDC").scale
         deposits = {maker_account(u): MAKER_DEPOSIT_USDC * unit for u in self.config.spots}
         deposits[LP_ACCOUNT] = LP_DEPOSIT_USDC * unit
+        # The users' engine balances mirror what the genesis gave them on chain.
+        genesis = load_genesis(self.home / CHAIN_DIR / "genesis.json")
+        for account in genesis.accounts:
+            if account.account in self.users:
+                deposits[account.account] = account.balances.get("USDC", 0)
         list_and_fund(self.session, self.instruments, deposits, ts_ms)
         self.venue = ReplicaVenue("devnet", self.home / ENGINE_DIR / "journal.optexj", self.session)
         self.venue.catch_up()
@@ -299,13 +383,19 @@ class Devnet:
         """Where each service listens and what to log in with."""
         table = Table(title="optex devnet", show_header=True)
         table.add_column("service")
-        table.add_column("address")
-        table.add_column("notes")
+        # Fold, never truncate: a clipped URL or secret is worse than a tall table.
+        table.add_column("address", overflow="fold")
+        table.add_column("notes", overflow="fold")
         for i, port in enumerate(self.rpc_ports):
             table.add_row(f"validator {i}", f"http://127.0.0.1:{port}", "node RPC (/status)")
         if self.engine_address is not None:
             host, port = self.engine_address
             table.add_row("engine", f"{host}:{port}", "optex.exchange.EngineClient")
+        if self.gateway_url is not None:
+            url = self.gateway_url
+            table.add_row("gateway HTTP", f"{url}/api/v2/", "Deribit API v2 JSON-RPC")
+            table.add_row("gateway WebSocket", url.replace("http", "ws", 1) + "/ws/api/v2", "")
+            table.add_row("OpenAPI", f"{url}/api/v2/openapi.json", "")
         options = sum(1 for i in self.instruments if i.kind is InstrumentKind.OPTION)
         table.add_row(
             "market makers",
@@ -313,7 +403,13 @@ class Devnet:
             f"{options} options, {len(self.instruments) - options} futures and perpetuals",
         )
         keys = self.home / CHAIN_DIR / "keys"
-        table.add_row("funded accounts", ", ".join(self.users), f"owner keys in {keys}")
+        for entry in self.credentials:
+            table.add_row(
+                f"account {entry['account']}",
+                f"client_id {entry['client_id']}",
+                f"client_secret {entry['client_secret']}",
+            )
+        table.add_row("owner keys", str(keys), f"password in {keys.parent / PASSWORD_FILE}")
         table.add_row("logs", str(self.home / "logs"), "")
         return table
 
@@ -328,7 +424,7 @@ def _node_height(port: int) -> int | None:
         client.close()
 
 
-def _engine_ready(address_file: Path) -> bool:
+def _address_ready(address_file: Path) -> bool:
     try:
         record: dict[str, Any] = json.loads(address_file.read_text())
     except (OSError, ValueError):

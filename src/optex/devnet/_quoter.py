@@ -31,7 +31,8 @@ LP_ACCOUNT: Final = "devnet-lp"
 LP_LEVELS: Final = 3
 LP_SPREAD_TICKS: Final = 2
 LP_STEP_TICKS: Final = 4
-LP_LEVEL_LOTS: Final = 50
+LP_LEVEL_LOTS: Final = 5_000
+"""Per level and side: 0.5 BTC or 5 ETH, so a user's order of a few coins finds depth."""
 
 
 class EngineSession:
