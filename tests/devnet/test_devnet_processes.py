@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from optex.chain import Ledger
 from optex.core import InstrumentKind, decode, instrument_from_name
 from optex.exchange import Command, Pipeline
 from optex.journal import FileFollower
@@ -82,6 +83,64 @@ def _trade_through_the_gateway(home: Path) -> None:
         assert [p["size"] for p in positions if p["instrument_name"] == "BTC-PERPETUAL"] != [0]
 
 
+def _cross_two_users_and_see_it_settled(home: Path) -> None:
+    """user0 offers inside the market makers' spread on an option, user1 lifts it: both orders
+    are signed by the gateway's delegated key, so the batcher settles the fill on chain."""
+    address = json.loads((home / "gateway" / "gateway-address.json").read_text())
+    users = json.loads((home / "credentials.json").read_text())
+    with httpx.Client(base_url=f"http://127.0.0.1:{address['port']}/api/v2", timeout=10) as http:
+        tokens = []
+        for user in users[:2]:
+            login = http.get(
+                "/public/auth",
+                params={
+                    "grant_type": "client_credentials",
+                    "client_id": user["client_id"],
+                    "client_secret": user["client_secret"],
+                },
+            ).json()["result"]
+            tokens.append({"Authorization": f"Bearer {login['access_token']}"})
+        options = [
+            i
+            for i in http.get(
+                "/public/get_instruments", params={"currency": "BTC", "kind": "option"}
+            ).json()["result"]
+        ]
+        for option in options:
+            name, tick = option["instrument_name"], option["tick_size"]
+            book = http.get("/public/get_order_book", params={"instrument_name": name}).json()
+            bid, ask = book["result"]["best_bid_price"], book["result"]["best_ask_price"]
+            if bid and ask and ask - bid >= 2 * tick:
+                break
+        else:
+            raise AssertionError("no option with a spread of two ticks")
+        price = str(round(ask - tick, 8))
+        sold = http.get(
+            "/private/sell",
+            params={"instrument_name": name, "amount": "0.1", "type": "limit", "price": price},
+            headers=tokens[0],
+        ).json()
+        assert sold["result"]["order"]["order_state"] == "open", sold
+        bought = http.get(
+            "/private/buy",
+            params={"instrument_name": name, "amount": "0.1", "type": "limit", "price": price},
+            headers=tokens[1],
+        ).json()
+        assert bought["result"]["order"]["order_state"] == "filled", bought
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ledger = Ledger.open(home / "chain" / "node0")
+        try:
+            seller, buyer = ledger.account("user0"), ledger.account("user1")
+        finally:
+            ledger.store.close()  # type: ignore[attr-defined]
+        if seller is not None and buyer is not None and name in buyer.positions:
+            assert buyer.positions[name].quantity == -seller.positions[name].quantity > 0
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the fill on {name} was not settled on chain in 30 s")
+
+
 def _start(home: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -125,6 +184,7 @@ def test_devnet_quotes_every_book_stops_on_ctrl_c_and_resumes(tmp_path: Path) ->
         assert "validator 3" in output and "engine" in output and "user0" in output
         time.sleep(2.0)  # about ten requotes
         _trade_through_the_gateway(home)
+        _cross_two_users_and_see_it_settled(home)
         time.sleep(1.0)  # the ladder requotes what the user took
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)

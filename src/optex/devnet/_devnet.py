@@ -26,9 +26,16 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
-from optex.chain import load_genesis
+from optex.chain import RegisterTradingKey, load_genesis, sign_tx
 from optex.chain.consensus import TimeoutConfig
-from optex.core import Instrument, InstrumentKind, InvalidInput, asset, listed_instruments
+from optex.core import (
+    DEFAULT_LISTING_RULES,
+    Instrument,
+    InstrumentKind,
+    InvalidInput,
+    asset,
+    listed_instruments,
+)
 from optex.crypto import decode_keystore, decrypt_key
 from optex.devnet._errors import DevnetReason
 from optex.devnet._feed import IndexFeed
@@ -42,6 +49,7 @@ from optex.devnet._quoter import (
     publish_prices,
 )
 from optex.devnet._supervisor import Supervisor
+from optex.exchange import load_delegations_file
 from optex.gateway import init_home, provision_account
 from optex.node import RpcClient, free_ports, init_network, load_config
 
@@ -51,6 +59,8 @@ SETTINGS_FILE: Final = "devnet.json"
 CHAIN_DIR: Final = "chain"
 ENGINE_DIR: Final = "engine"
 GATEWAY_DIR: Final = "gateway"
+SETTLE_DIR: Final = "settle"
+REGISTERED_FILE: Final = "registered-keys.json"
 CREDENTIALS_FILE: Final = "credentials.json"
 PASSWORD_FILE: Final = "devnet-password.txt"  # noqa: S105 - a file name
 """The devnet's one password for every keystore it writes (local use only; see docs/node.md)."""
@@ -168,6 +178,10 @@ class Devnet:
                 self._start_engine()
                 status.update("gateway: connecting to the engine")
                 self._start_gateway()
+                status.update("settlement: registering the gateway's trading key on chain")
+                self._register_trading_keys()
+                status.update("settlement: following the engine's journal")
+                self._start_settlement()
                 status.update("market makers: listing instruments and funding accounts")
                 self._start_quoting()
         except BaseException:
@@ -199,6 +213,7 @@ class Devnet:
                 genesis_time_ms=time.time_ns() // 1_000_000,
                 ports=[(ports[2 * i], ports[2 * i + 1]) for i in range(count)],
                 timeouts=FAST_TIMEOUTS,
+                underlyings={u: DEFAULT_LISTING_RULES[u] for u in self.config.spots},
             )
             self.users = sorted(network.users)
             return network.homes
@@ -309,6 +324,61 @@ class Devnet:
             raise InvalidInput(DevnetReason.SERVICE_FAILED, "another gateway owns the home")
         self.gateway_url = f"http://{record['host']}:{record['port']}"
 
+    def _register_trading_keys(self) -> None:
+        """Record on chain, once per user, the owner-signed delegation of the gateway's
+        trading key that the engine already trusts, so the ledger accepts the orders the
+        gateway signs when their fills are settled."""
+        marker = self.home / CHAIN_DIR / REGISTERED_FILE
+        done: list[str] = json.loads(marker.read_text()) if marker.exists() else []
+        records = load_delegations_file(self.home / GATEWAY_DIR / "delegations.json")
+        password = self._password()
+        keys = self.home / CHAIN_DIR / "keys"
+        client = RpcClient("127.0.0.1", self.rpc_ports[0])
+        try:
+            for record in records.authorizations:
+                authorization = record.authorization
+                if authorization is None or authorization.account in done:
+                    continue
+                account = authorization.account
+                owner = decrypt_key(
+                    decode_keystore((keys / f"{account}.json").read_bytes()), password
+                )
+                body = RegisterTradingKey(
+                    chain_id=authorization.chain_id,
+                    # Microseconds: above any nonce this owner used before, across restarts.
+                    nonce=time.time_ns() // 1_000,
+                    authorization=authorization,
+                    owner_signature=record.signature,
+                )
+                client.broadcast_tx(sign_tx(owner, body))
+                done.append(account)
+        finally:
+            client.close()
+        marker.write_text(json.dumps(sorted(done)))
+
+    def _start_settlement(self) -> None:
+        keys = self.home / CHAIN_DIR / "keys"
+        self.supervisor.start(
+            "settle",
+            [
+                "-m",
+                "optex",
+                "settle",
+                "--engine-home",
+                str(self.home / ENGINE_DIR),
+                "--node",
+                f"http://127.0.0.1:{self.rpc_ports[0]}",
+                "--operator-key",
+                str(keys / "operator.json"),
+                "--password-file",
+                str(self.home / CHAIN_DIR / PASSWORD_FILE),
+                "--home",
+                str(self.home / SETTLE_DIR),
+                "--log-level",
+                "WARNING",
+            ],
+        )
+
     def _start_quoting(self) -> None:
         assert self.engine_address is not None  # noqa: S101 - set by _start_engine
         now = datetime.now(UTC)
@@ -410,6 +480,9 @@ class Devnet:
                 f"client_secret {entry['client_secret']}",
             )
         table.add_row("owner keys", str(keys), f"password in {keys.parent / PASSWORD_FILE}")
+        table.add_row(
+            "settlement", "optex settle", "fills of signed orders to the chain via validator 0"
+        )
         table.add_row("logs", str(self.home / "logs"), "")
         return table
 

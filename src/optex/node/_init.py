@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -25,7 +26,7 @@ from optex.chain import (
     dump_genesis,
 )
 from optex.chain.consensus import TimeoutConfig
-from optex.core import InvalidInput
+from optex.core import InvalidInput, ListingRules
 from optex.crypto import KeyRole, PrivateKey, encode_keystore, encrypt_key
 from optex.node._config import (
     NODE_KEY_FILE,
@@ -78,10 +79,12 @@ def init_network(
     mempool: MempoolConfig | None = None,
     gossip_ms: int = 200,
     full_nodes: int = 0,
+    underlyings: Mapping[str, ListingRules] | None = None,
 ) -> Network:
     """Write a devnet of ``validators`` nodes under ``root`` (``node0`` ...), then
     ``full_nodes`` non-validating nodes that dial every validator; ports as ``(p2p, rpc)`` per
-    node, validators first. Refuses a root that already holds a genesis."""
+    node, validators first; ``underlyings`` are the listing rules of what the chain settles
+    (none: it refuses every trade batch). Refuses a root that already holds a genesis."""
     if validators < 1 or full_nodes < 0 or len(ports) != validators + full_nodes:
         raise InvalidInput(NodeReason.INVALID_CONFIG, "one (p2p, rpc) port pair per node")
     if (root / "genesis.json").exists():
@@ -125,6 +128,7 @@ def init_network(
         validators=tuple(genesis_validators),
         # A devnet node is often stopped for a while; a long window keeps it out of jail.
         staking=StakingParams(signed_blocks_window=100_000),
+        underlyings=dict(underlyings or {}),
     )
     (root / "genesis.json").write_text(dump_genesis(genesis) + "\n")
     homes, configs = [], []
