@@ -20,7 +20,10 @@ Every order is signed by the gateway with the delegated key and verified by the 
 goal on a 2-core machine: at least 3,000 orders per second over WebSocket with p99
 acknowledgement under 20 ms. One JSON line of figures.
 
-    python benchmarks/gateway.py [--quick] [--orders N] [--connections C] [--window W]
+    python benchmarks/gateway.py [--quick] [--orders N] [--connections C] [--window W] [--devnet]
+
+``--devnet`` runs the same load against a whole ``optex devnet`` (validators, settlement,
+market makers and index feed running beside the engine and gateway) with its four users.
 """
 
 from __future__ import annotations
@@ -95,10 +98,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def order_params(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
-    """A limit order within 5 ticks of the index on either side: about half cross."""
+def order_params(rng: random.Random, n: int, centre: float) -> tuple[str, dict[str, Any]]:
+    """A limit order within 5 ticks of ``centre`` on either side: about half cross."""
     side = "private/buy" if n % 2 else "private/sell"
-    price = 100_000 + rng.randint(-5, 5) * 0.5
+    price = centre + rng.randint(-5, 5) * 0.5
     return side, {"instrument_name": PERP, "amount": 0.001, "type": "limit", "price": price}
 
 
@@ -112,6 +115,7 @@ async def ws_client(
     results: dict[str, list[float]],
     sends: dict[str, float],
     subscribe: bool,
+    centre: float = 100_000.0,
 ) -> None:
     decoder = msgspec.json.Decoder()
     encoder = msgspec.json.Encoder()
@@ -158,7 +162,7 @@ async def ws_client(
 
         async def worker() -> None:
             while (n := next(counter)) < orders:
-                method, params = order_params(rng, n)
+                method, params = order_params(rng, n, centre)
                 sent = time.perf_counter()
                 reply, received = await call(method, params)
                 if "error" in reply:
@@ -192,12 +196,18 @@ def signed_get(
 
 
 async def http_client(
-    base: str, credentials: Credentials, orders: int, seed: int, results: dict[str, list[float]]
+    base: str,
+    credentials: Credentials,
+    orders: int,
+    seed: int,
+    results: dict[str, list[float]],
+    *,
+    centre: float = 100_000.0,
 ) -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for n in range(orders):
-            method, params = order_params(rng, n)
+            method, params = order_params(rng, n, centre)
             sent = time.perf_counter()
             reply = (await signed_get(client, credentials, method, params)).json()
             received = time.perf_counter()
@@ -264,63 +274,115 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             home / "gateway-address.json",
             root / "gateway.log",
         )
-        ws_url = f"ws://{ghost}:{gport}/ws/api/v2"
-        figures: dict[str, Any] = {
-            "benchmark": "gateway",
-            "engine_fsync": args.fsync,
-            "connections": args.connections,
-            "window": args.window,
-        }
-        per_client = args.orders // args.connections
-        for label, subscribe in (("ws", False), ("ws_subscribed", True)):
-            results: dict[str, list[float]] = {
-                "ack": [],
-                "fill": [],
-                "maker_fill": [],
-                "errors": [],
-            }
-            sends: dict[str, float] = {}
-            started = time.perf_counter()
-            await asyncio.gather(
-                *(
-                    ws_client(
-                        ws_url,
-                        credentials[a],
-                        orders=per_client,
-                        window=args.window,
-                        seed=n,
-                        results=results,
-                        sends=sends,
-                        subscribe=subscribe,
-                    )
-                    for n, a in enumerate(accounts)
-                )
-            )
-            figures[label] = summary(results, time.perf_counter() - started)
-            if subscribe:
-                figures[label]["maker_fill_notice_p50_ms"] = round(
-                    percentile(results["maker_fill"], 0.5) * 1000, 2
-                )
-                figures[label]["maker_fill_notice_p99_ms"] = round(
-                    percentile(results["maker_fill"], 0.99) * 1000, 2
-                )
-                figures[label]["maker_fill_notices"] = len(results["maker_fill"])
-        results = {"ack": [], "fill": [], "maker_fill": [], "errors": []}
-        http_orders = max(1, args.http_orders // args.connections)
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(
-                http_client(f"http://{ghost}:{gport}", credentials[a], http_orders, n, results)
-                for n, a in enumerate(accounts)
-            )
-        )
-        figures["http"] = summary(results, time.perf_counter() - started)
+        figures = {"benchmark": "gateway", "engine_fsync": args.fsync}
+        clients = [credentials[a] for a in accounts]
+        await run_load(figures, f"{ghost}:{gport}", clients, args, centre=100_000.0)
         return figures
     finally:
         for process in (gateway, engine):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def run_load(
+    figures: dict[str, Any],
+    address: str,
+    clients: list[Credentials],
+    args: argparse.Namespace,
+    centre: float,
+) -> None:
+    """The WebSocket runs (without and with a subscription) and the HTTP run, one connection
+    per entry of ``clients`` (an account may appear more than once)."""
+    ws_url = f"ws://{address}/ws/api/v2"
+    figures.update(connections=len(clients), window=args.window)
+    per_client = args.orders // len(clients)
+    for label, subscribe in (("ws", False), ("ws_subscribed", True)):
+        results: dict[str, list[float]] = {"ack": [], "fill": [], "maker_fill": [], "errors": []}
+        sends: dict[str, float] = {}
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                ws_client(
+                    ws_url,
+                    credential,
+                    orders=per_client,
+                    window=args.window,
+                    seed=n,
+                    results=results,
+                    sends=sends,
+                    subscribe=subscribe,
+                    centre=centre,
+                )
+                for n, credential in enumerate(clients)
+            )
+        )
+        figures[label] = summary(results, time.perf_counter() - started)
+        if subscribe:
+            notices = results["maker_fill"]
+            figures[label]["maker_fill_notice_p50_ms"] = round(percentile(notices, 0.5) * 1000, 2)
+            figures[label]["maker_fill_notice_p99_ms"] = round(percentile(notices, 0.99) * 1000, 2)
+            figures[label]["maker_fill_notices"] = len(notices)
+    results = {"ack": [], "fill": [], "maker_fill": [], "errors": []}
+    http_orders = max(1, args.http_orders // len(clients))
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(
+            http_client(f"http://{address}", credential, http_orders, n, results, centre=centre)
+            for n, credential in enumerate(clients)
+        )
+    )
+    figures["http"] = summary(results, time.perf_counter() - started)
+
+
+async def devnet_async(args: argparse.Namespace) -> dict[str, Any]:
+    """The same load against ``optex devnet``: four validators, the engine (``--fsync
+    interval``, as the devnet runs it), the gateway, the settlement batcher replaying the
+    journal, the index feed and the market makers requoting 46 books every second."""
+    root = Path(tempfile.mkdtemp(prefix="optex-gateway-devnet-bench-"))
+    home = root / "devnet"
+    # The devnet keeps a gateway.json it finds: lift the per-client rate limit, which would
+    # otherwise be what is measured.
+    (home / "gateway").mkdir(parents=True)
+    limits = Limits(
+        rate_max_credits=10**12, rate_refill_per_second=10**12, max_connections_per_ip=1000
+    )
+    config = GatewayConfig(limits=limits)
+    (home / "gateway" / "gateway.json").write_bytes(msgspec.json.encode(config))
+    log = (root / "devnet.log").open("w")
+    devnet = subprocess.Popen(
+        [sys.executable, "-m", "optex", "devnet", "--home", str(home), "--gateway-port", "0"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while "running" not in (root / "devnet.log").read_text():
+            if devnet.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((root / "devnet.log").read_text())
+            time.sleep(0.2)
+        address = json.loads((home / "gateway" / "gateway-address.json").read_text())
+        users = json.loads((home / "credentials.json").read_text())
+        credentials = [Credentials(u["account"], u["client_id"], u["client_secret"]) for u in users]
+        clients = [credentials[n % len(credentials)] for n in range(args.connections)]
+        host_port = f"{address['host']}:{address['port']}"
+        async with httpx.AsyncClient(base_url=f"http://{host_port}/api/v2") as http:
+            ticker = (await http.get("/public/ticker", params={"instrument_name": PERP})).json()
+        if "result" not in ticker:
+            raise RuntimeError(f"the gateway refused public/ticker: {ticker}")
+        centre = round(ticker["result"]["mark_price"] * 2) / 2
+        figures: dict[str, Any] = {
+            "benchmark": "gateway",
+            "mode": "devnet",
+            "engine_fsync": "interval",
+        }
+        await run_load(figures, host_port, clients, args, centre=centre)
+        return figures
+    finally:
+        devnet.send_signal(signal.SIGINT)
+        devnet.wait(timeout=60)
+        log.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -332,10 +394,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--window", type=int, default=4)
     parser.add_argument("--fsync", default="always", choices=("always", "interval", "never"))
+    parser.add_argument(
+        "--devnet", action="store_true", help="run the load against a full optex devnet"
+    )
     args = parser.parse_args()
     if args.quick:
         args.orders, args.http_orders = 2_000, 400
-    print(json.dumps(asyncio.run(main_async(args))))
+    run = devnet_async if args.devnet else main_async
+    print(json.dumps(asyncio.run(run(args))))
 
 
 if __name__ == "__main__":

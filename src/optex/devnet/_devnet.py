@@ -176,13 +176,15 @@ class Devnet:
                 self._provision_gateway()
                 status.update("engine: recovering from its snapshot and journal")
                 self._start_engine()
+                status.update("engine: listing instruments, funding accounts, first prices")
+                self._list_and_fund()
                 status.update("gateway: connecting to the engine")
                 self._start_gateway()
                 status.update("settlement: registering the gateway's trading key on chain")
                 self._register_trading_keys()
                 status.update("settlement: following the engine's journal")
                 self._start_settlement()
-                status.update("market makers: listing instruments and funding accounts")
+                status.update("market makers: catching up with the engine's journal")
                 self._start_quoting()
         except BaseException:
             self.stop()
@@ -379,7 +381,9 @@ class Devnet:
             ],
         )
 
-    def _start_quoting(self) -> None:
+    def _list_and_fund(self) -> None:
+        """List the books, fund the makers and mirror the users' genesis balances, then send
+        the first index and marks: all before the gateway lets a user in."""
         assert self.engine_address is not None  # noqa: S101 - set by _start_engine
         now = datetime.now(UTC)
         ts_ms = int(now.timestamp() * 1000)
@@ -406,6 +410,10 @@ class Devnet:
         publish_prices(
             self.session, self.feed.units(), self.feed.marks(self.instruments, ts_ms), ts_ms
         )
+
+    def _start_quoting(self) -> None:
+        ts_ms = time.time_ns() // 1_000_000
+        self.venue.catch_up()
         self.quoting = Quoting(self.venue, self.instruments)
         self.quoting.start(ts_ms)
 
