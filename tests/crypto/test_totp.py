@@ -124,3 +124,20 @@ def test_disabling_the_second_factor_needs_a_code() -> None:
 def test_provisioning_uri_refuses_look_alike_account_names() -> None:
     with pytest.raises(InvalidInput):
         provisioning_uri(SECRET, account="аlice")  # Cyrillic a
+
+
+def test_an_exported_state_restored_in_a_new_guard_keeps_used_codes_used() -> None:
+    import pyotp
+
+    first = TotpGuard()
+    enrolment = first.begin_enrolment("alice")
+    code = pyotp.TOTP(enrolment.secret_base32).at(1_700_000_000)
+    first.confirm_enrolment("alice", code, 1_700_000_000_000)
+    state = first.export("alice")
+    assert state is not None and state.active
+    assert first.export("bob") is None
+    second = TotpGuard()
+    second.restore("alice", state)
+    assert second.is_enrolled("alice")
+    with pytest.raises(OptexError):
+        second.verify("alice", code, 1_700_000_000_000)  # the step was used before the restart

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,33 +101,26 @@ def _cross_two_users_and_see_it_settled(home: Path) -> None:
                 },
             ).json()["result"]
             tokens.append({"Authorization": f"Bearer {login['access_token']}"})
-        options = [
-            i
-            for i in http.get(
-                "/public/get_instruments", params={"currency": "BTC", "kind": "option"}
+        options = http.get(
+            "/public/get_instruments", params={"currency": "BTC", "kind": "option"}
+        ).json()["result"]
+        # The market makers requote every 0.2 s; if one steps in between the two orders, the
+        # buyer trades with it instead: cancel and try again on a fresh book.
+        for _attempt in range(5):
+            name, price = _inside_the_spread(http, options)
+            params = {"instrument_name": name, "amount": "0.1", "type": "limit", "price": price}
+            sold = http.get("/private/sell", params=params, headers=tokens[0]).json()
+            order_id = sold["result"]["order"]["order_id"]
+            http.get("/private/buy", params=params, headers=tokens[1])
+            state = http.get(
+                "/private/get_order_state", params={"order_id": order_id}, headers=tokens[0]
             ).json()["result"]
-        ]
-        for option in options:
-            name, tick = option["instrument_name"], option["tick_size"]
-            book = http.get("/public/get_order_book", params={"instrument_name": name}).json()
-            bid, ask = book["result"]["best_bid_price"], book["result"]["best_ask_price"]
-            if bid and ask and ask - bid >= 2 * tick:
+            if state["order_state"] == "filled":
                 break
+            for token in tokens:
+                http.get("/private/cancel_all", headers=token)
         else:
-            raise AssertionError("no option with a spread of two ticks")
-        price = str(round(ask - tick, 8))
-        sold = http.get(
-            "/private/sell",
-            params={"instrument_name": name, "amount": "0.1", "type": "limit", "price": price},
-            headers=tokens[0],
-        ).json()
-        assert sold["result"]["order"]["order_state"] == "open", sold
-        bought = http.get(
-            "/private/buy",
-            params={"instrument_name": name, "amount": "0.1", "type": "limit", "price": price},
-            headers=tokens[1],
-        ).json()
-        assert bought["result"]["order"]["order_state"] == "filled", bought
+            raise AssertionError("user1 never lifted user0's offer")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         ledger = Ledger.open(home / "chain" / "node0")
@@ -139,6 +133,17 @@ def _cross_two_users_and_see_it_settled(home: Path) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"the fill on {name} was not settled on chain in 30 s")
+
+
+def _inside_the_spread(http: httpx.Client, options: list[dict[str, Any]]) -> tuple[str, str]:
+    """An option whose spread is at least two ticks wide, and a price one tick under its ask."""
+    for option in options:
+        name, tick = option["instrument_name"], option["tick_size"]
+        book = http.get("/public/get_order_book", params={"instrument_name": name}).json()
+        bid, ask = book["result"]["best_bid_price"], book["result"]["best_ask_price"]
+        if bid and ask and ask - bid >= 2 * tick:
+            return name, str(round(ask - tick, 8))
+    raise AssertionError("no option with a spread of two ticks")
 
 
 def _start(home: Path, *args: str) -> subprocess.Popen[str]:
@@ -233,3 +238,18 @@ def test_journal_lists_each_instrument_once_across_restarts(tmp_path: Path) -> N
     _, _, listed = _replay(home)
     assert listed and set(listed.values()) == {1}
     assert len(listed) == 2 * (1 + 2 + 2)  # per underlying: a perpetual, two futures, a C and a P
+
+
+def test_a_killed_devnet_leaves_no_service_running(tmp_path: Path) -> None:
+    home = tmp_path / "devnet"
+    process = _start(home, "--validators", "1", "--expiries", "1", "--strikes", "1")
+    try:
+        _wait_for_line(process, "running", timeout_s=150)
+        assert len(_processes_under(home)) >= 4  # node, engine, gateway, settlement
+    finally:
+        process.kill()  # no chance to stop anything itself
+        process.wait()
+    deadline = time.monotonic() + 30
+    while _processes_under(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_under(home) == [], "a service outlived its devnet"

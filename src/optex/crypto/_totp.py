@@ -125,6 +125,18 @@ class _State:
     locked_until_ms: int = 0
 
 
+@dataclass(frozen=True)
+class TotpState:
+    """One user's second factor as a caller persists it (sealed at rest by the caller): the
+    secret, whether enrolment was confirmed, the last time step used and the lockout state."""
+
+    secret: Secret
+    active: bool
+    last_step: int
+    failures: int
+    locked_until_ms: int
+
+
 class TotpEnrolment(msgspec.Struct, frozen=True):
     """What the user needs to set up an authenticator: the secret (base32), URI and QR code."""
 
@@ -155,6 +167,22 @@ class TotpGuard:
         self.lockout_ms = lockout_ms
         self.issuer = issuer
         self._users: dict[str, _State] = {}
+
+    def export(self, user: str) -> TotpState | None:
+        """``user``'s state, to persist (the guard keeps nothing on disk), or ``None``."""
+        state = self._users.get(user)
+        if state is None:
+            return None
+        return TotpState(
+            state.secret, state.active, state.last_step, state.failures, state.locked_until_ms
+        )
+
+    def restore(self, user: str, state: TotpState) -> None:
+        """Take back a state :meth:`export` gave, as it was: used steps stay used and failures
+        keep counting towards the lockout across a restart."""
+        self._users[user] = _State(
+            state.secret, state.active, state.last_step, state.failures, state.locked_until_ms
+        )
 
     def is_enrolled(self, user: str) -> bool:
         """Whether ``user`` has an active second factor."""

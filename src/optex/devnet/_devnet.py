@@ -50,7 +50,7 @@ from optex.devnet._quoter import (
 )
 from optex.devnet._supervisor import Supervisor
 from optex.exchange import load_delegations_file
-from optex.gateway import init_home, provision_account
+from optex.gateway import GatewayConfig, init_home, provision_account
 from optex.node import RpcClient, free_ports, init_network, load_config
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ ENGINE_DIR: Final = "engine"
 GATEWAY_DIR: Final = "gateway"
 SETTLE_DIR: Final = "settle"
 REGISTERED_FILE: Final = "registered-keys.json"
+USER_SCOPES: Final = "account:read_write trade:read_write wallet:read_write"
+"""A devnet user owns the account: trading, withdrawals (with TOTP) and security settings."""
 CREDENTIALS_FILE: Final = "credentials.json"
 PASSWORD_FILE: Final = "devnet-password.txt"  # noqa: S105 - a file name
 """The devnet's one password for every keystore it writes (local use only; see docs/node.md)."""
@@ -283,11 +285,16 @@ class Devnet:
             self.credentials = json.loads(path.read_text())
             return
         password = self._password()
-        init_home(gateway_home, password=password, scrypt_n=2**14)
+        # The devnet's own settlement status tells users when a withdrawal completed.
+        status = self.home / SETTLE_DIR / "status.json"
+        config = GatewayConfig(settle_status=str(status))
+        init_home(gateway_home, password=password, config=config, scrypt_n=2**14)
         keys = self.home / CHAIN_DIR / "keys"
         for user in self.users:
             owner = decrypt_key(decode_keystore((keys / f"{user}.json").read_bytes()), password)
-            made = provision_account(gateway_home, user, owner, password=password)
+            made = provision_account(
+                gateway_home, user, owner, USER_SCOPES, password=password, name="devnet"
+            )
             self.credentials.append(
                 {"account": user, "client_id": made.client_id, "client_secret": made.client_secret}
             )

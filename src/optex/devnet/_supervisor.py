@@ -4,11 +4,14 @@ Every service runs as its own process (``python -m optex ...`` or ``python -m op
 its own process group, so that Ctrl-C in the terminal reaches only the devnet, which then stops
 its children in reverse order: SIGTERM, a grace period, SIGKILL. A child that exits while the
 devnet runs is reported by :meth:`Supervisor.failed` rather than silently restarted: a devnet
-that hides crashes would hide bugs.
+that hides crashes would hide bugs. On Linux each child also asks the kernel for SIGTERM when the
+devnet dies (``PR_SET_PDEATHSIG``), so even a SIGKILLed devnet leaves no service behind.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -23,6 +26,13 @@ from optex.core import InvalidInput
 from optex.devnet._errors import DevnetReason
 
 STOP_GRACE_S: Final = 10.0
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM this process when its parent exits (Linux only)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -63,6 +73,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
             )
         child = Child(name, process, log)
         self.children.append(child)

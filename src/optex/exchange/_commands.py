@@ -42,6 +42,11 @@ class Withdraw(_Message, frozen=True):
     balance does not cover it or initial margin would exceed the equity left. ``force`` skips
     the margin check (never the balance check): it mirrors a withdrawal the chain already paid,
     which margin can no longer stop. ``withdrawal_id`` names it (the chain transaction's hash).
+
+    ``chain_tx`` is the owner-signed chain withdrawal itself (canonical bytes of an
+    ``optex.chain.SignedTx``), when the gateway took the request: journaling it with the debit
+    lets the settlement process, which follows the journal, broadcast it once the debit is
+    applied. The engine never reads it; it changes no state and so no state hash.
     """
 
     ts_ms: int
@@ -49,6 +54,7 @@ class Withdraw(_Message, frozen=True):
     amount: int
     withdrawal_id: str = ""
     force: bool = False
+    chain_tx: bytes = b""
 
 
 class SetPrices(_Message, frozen=True):

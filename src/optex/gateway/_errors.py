@@ -76,6 +76,8 @@ _CODES: Final[dict[int, int]] = {
     GatewayReason.OWNER_MISMATCH: 13021,
     GatewayReason.HEARTBEAT_MISSED: 11050,
     GatewayReason.INTERNAL_ERROR: 11094,
+    GatewayReason.WITHDRAWAL_INVALID: -32602,
+    GatewayReason.WITHDRAWAL_REFUSED: 11031,
     MarketReason.UNKNOWN_INSTRUMENT: 10020,
     MarketReason.INSTRUMENT_EXPIRED: 10012,
     MarketReason.NOT_AN_INTEGER: -32602,

@@ -184,6 +184,11 @@ class Gateway:
         self.authenticator.keys = store
         self._keys_stamp = stamp
 
+    def reload_keys(self) -> None:
+        """Pick up API keys provisioned since the last look (``public/auth`` calls this: a
+        client logging in with a just-provisioned key must not need a private call first)."""
+        self._reload_keys()
+
     # Calling -------------------------------------------------------------------------------
 
     def _session(

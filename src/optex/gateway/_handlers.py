@@ -60,6 +60,7 @@ from optex.gateway._convert import (
 from optex.gateway._gateway import SETTLEMENT, Call
 from optex.gateway._methods import Method, Param
 from optex.gateway._reasons import GatewayReason
+from optex.gateway._withdraw import WITHDRAWAL_METHODS
 from optex.market import (
     AmendOrder,
     CancelOrder,
@@ -429,6 +430,7 @@ async def optex_get_proof(call: Call) -> Any:
 
 async def auth(call: Call) -> Any:
     raw = {k: v for k, v in call.args.items()}
+    call.gateway.reload_keys()
     result = call.gateway.authenticator.public_auth(raw, ip=call.ip, now_ms=call.now_ms)
     if call.connection is not None:
         call.connection.access_token = result.access_token
@@ -1309,6 +1311,7 @@ _TABLE: Final = (
         scope=_READ_ACCOUNT,
         tags=("account",),
     ),
+    *WITHDRAWAL_METHODS,
 )
 
 METHODS: Final = {method.name: method for method in _TABLE}

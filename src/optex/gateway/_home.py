@@ -98,6 +98,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     node_rpc: str | None = None
     """A validator node's RPC address (``http://HOST:PORT``) for chain proofs."""
     testnet: bool = True
+    settle_status: str | None = None
+    """The settlement process's ``status.json``: ``private/get_withdrawals`` reads each
+    withdrawal's chain outcome from it (without it every withdrawal shows ``unconfirmed``)."""
 
 
 class Credentials(msgspec.Struct, frozen=True):

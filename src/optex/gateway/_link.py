@@ -65,11 +65,12 @@ class EngineLink:
                     raise InvalidInput(GatewayReason.ENGINE_UNAVAILABLE, str(exc)) from None
             return self._client
 
-    async def submit(self, command: Command) -> Receipt:
-        """Journal and apply a command; its receipt (refusals raise their optex reason)."""
+    async def submit(self, command: Command, key: str | None = None) -> Receipt:
+        """Journal and apply a command (once per idempotency ``key``, if given); its receipt
+        (refusals raise their optex reason)."""
         client = await self._connected()
         try:
-            return await client.submit(command)
+            return await client.submit(command, key)
         except ConnectionError as exc:
             raise InvalidInput(GatewayReason.ENGINE_UNAVAILABLE, str(exc)) from None
 

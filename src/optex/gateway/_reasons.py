@@ -25,6 +25,8 @@ class GatewayReason(ReasonCode):
     OWNER_MISMATCH = 7414, "the account already has another owner key"
     HEARTBEAT_MISSED = 7415, "the client did not answer the heartbeat in time"
     INTERNAL_ERROR = 7416, "the gateway failed to answer; the request may or may not have run"
+    WITHDRAWAL_INVALID = 7417, "the signed chain withdrawal does not match the request"
+    WITHDRAWAL_REFUSED = 7418, "the engine did not debit the withdrawal"
 
 
 register_reasons(GatewayReason, range(7400, 7600))

@@ -41,6 +41,7 @@ from optex.settlement._watch import (
     WatcherConfig,
     WatcherState,
     deposit_key,
+    paid_key,
     withdraw_key,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "check_fill",
     "deposit_key",
     "nonce_of",
+    "paid_key",
     "refund_key",
     "run",
     "serve",

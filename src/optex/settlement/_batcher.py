@@ -31,6 +31,7 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -38,7 +39,7 @@ from typing import Any, Final
 from optex.chain import SignedTx, TradeBatch, sign_tx, tx_hash
 from optex.core import OptexError, decode, encode
 from optex.crypto import PrivateKey
-from optex.exchange import Command, Pipeline
+from optex.exchange import Command, Pipeline, Withdraw, Withdrawn
 from optex.journal import FileFollower, Journal, JournalEntry, follow, open_journal
 from optex.settlement._chain import ChainClient, Refused, TxOutcome
 from optex.settlement._collect import (
@@ -96,9 +97,18 @@ class BatcherStopped(OptexError):
 class Batcher:
     """Follow the journal, settle its fills on chain, keep a checkpoint; see the module."""
 
-    def __init__(self, config: BatcherConfig, chain: ChainClient) -> None:
+    def __init__(
+        self,
+        config: BatcherConfig,
+        chain: ChainClient,
+        on_withdrawal: Callable[[Withdraw, bool], None] | None = None,
+    ) -> None:
         self.config = config
         self.chain = chain
+        self.on_withdrawal = on_withdrawal
+        """Called with each journaled ``Withdraw`` that carries a chain transaction, and whether
+        the engine debited it (the withdrawal desk's :meth:`~WithdrawalDesk.journaled`); again
+        for entries replayed after a restart, so it must be idempotent."""
         config.home.mkdir(parents=True, exist_ok=True)
         self.checkpoint: Checkpoint = load_checkpoint(config.home)
         snapshot = load_state(config.home)
@@ -188,6 +198,12 @@ class Batcher:
             command = decode(entry.payload, Command)  # type: ignore[arg-type]
         except (OptexError, UnicodeDecodeError):
             command = None
+        if self.on_withdrawal is not None and isinstance(command, Withdraw) and command.chain_tx:
+            debited = any(
+                isinstance(e, Withdrawn) and e.withdrawal_id == command.withdrawal_id
+                for e in events
+            )
+            self.on_withdrawal(command, debited)
         pending, unsettled = self.collector.collect(entry.seq, command, events)
         settled = self.checkpoint.settled
         for fill in pending:

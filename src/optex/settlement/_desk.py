@@ -11,6 +11,14 @@ An owner signs a chain ``withdraw`` transaction and hands it to the :class:`With
    in a block (allowlist, time lock, balance), the desk refunds the engine with a ``Deposit``
    under the key ``chain:refund:<tx hash>``, once.
 
+The gateway takes the other path, :meth:`WithdrawalDesk.journaled`: after its TOTP check it
+submits ``Withdraw(account, amount, withdrawal_id=<tx hash>, chain_tx=<signed tx>)`` to the
+engine itself (same key as step 2), so the debit and the transaction are in the journal. The
+batcher, which follows the journal, hands each debited one (a ``Withdrawn`` event) to the desk,
+which records it before it returns (so a snapshot taken after the entry never loses it) and
+broadcasts it from :meth:`WithdrawalDesk.run`; records still ``submitted`` are broadcast again
+after a restart (the node answers ``duplicate_tx`` or ``nonce_reused``), never refunded twice.
+
 The :class:`~optex.settlement.ChainWatcher` reports each desk withdrawal's outcome; one that
 reached the chain some other way is debited by the watcher with the same key as step 2, so an
 engine debit happens at most once per chain transaction whichever path saw it first.
@@ -41,6 +49,11 @@ log = logging.getLogger("optex.settlement")
 DESK_FILE: Final = "withdrawals.bin"
 
 
+NOT_REFUNDED: Final = frozenset({"duplicate_tx", "nonce_reused", "mempool_full"})
+"""Admission refusals that do not prove the chain will never apply the withdrawal: the
+transaction is pending or committed already (or the node is full): the decided block says."""
+
+
 class Stage(StrEnum):
     """Where one withdrawal stands."""
 
@@ -49,6 +62,8 @@ class Stage(StrEnum):
     DONE = "done"
     REFUSED = "refused"
     REFUNDED = "refunded"
+    UNPAYABLE = "unpayable"
+    """Debited by the engine from the journal, but the transaction cannot be paid: refund it."""
 
 
 class WithdrawalRecord(msgspec.Struct, frozen=True):
@@ -87,6 +102,11 @@ class WithdrawalDesk:
         except FileNotFoundError:
             self.records = {}
         self._lock = asyncio.Lock()
+        self._to_broadcast: asyncio.Queue[str] = asyncio.Queue()
+        for digest, record in self.records.items():
+            if record.stage in (Stage.SUBMITTED, Stage.UNPAYABLE):
+                self._to_broadcast.put_nowait(digest)
+        self.retry_s = 0.5
 
     def _set(self, digest: str, tx: SignedTx, stage: Stage) -> None:
         self.records[digest] = WithdrawalRecord(tx, stage)
@@ -95,6 +115,10 @@ class WithdrawalDesk:
     def knows(self, digest: str) -> bool:
         """Whether the desk took this withdrawal (the engine debited it, or refused it)."""
         return digest in self.records
+
+    def refused(self, digest: str) -> bool:
+        """Whether the engine refused to debit this withdrawal (its debit key is spent)."""
+        return self.stage(digest) is Stage.REFUSED
 
     def stage(self, digest: str) -> Stage | None:
         """Where the withdrawal ``digest`` stands, if the desk took it."""
@@ -129,7 +153,14 @@ class WithdrawalDesk:
         except OptexError:
             self._set(digest, tx, Stage.REFUSED)
             raise
-        if receipt.duplicate or not any(isinstance(e, Withdrawn) for e in receipt.events):
+        if receipt.duplicate:
+            # The key was spent before (the watcher debited it, the chain having paid it
+            # already): not this desk's withdrawal, and not a refusal the watcher must repair.
+            async with self._lock:
+                del self.records[digest]
+                write_atomic(self.home / DESK_FILE, encode(self.records))
+            raise InvalidInput(SettlementReason.WITHDRAWAL_REFUSED, "debited before")
+        if not any(isinstance(e, Withdrawn) for e in receipt.events):
             failed = [e for e in receipt.events if isinstance(e, CommandFailed)]
             message = failed[0].message if failed else "the engine did not debit it"
             self._set(digest, tx, Stage.REFUSED)
@@ -157,8 +188,95 @@ class WithdrawalDesk:
         else:
             await self._refund(digest, record.tx)
 
-    async def _refund(self, digest: str, tx: SignedTx) -> None:
-        body = self._check(tx)
+    async def _refund(self, digest: str, tx: SignedTx, *, checked: bool = True) -> None:
+        body = self._check(tx) if checked else tx.body
+        assert isinstance(body, ChainWithdraw)  # noqa: S101 - records hold withdrawals only
         await self.engine.submit(Deposit(0, body.account, body.amount), refund_key(digest))
         self._set(digest, tx, Stage.REFUNDED)
         log.info("withdrawal %s refused by the chain: refunded", digest)
+
+    # Withdrawals the gateway journaled -------------------------------------------------------
+
+    @staticmethod
+    def _placeholder(command: Withdraw) -> SignedTx:
+        """A record of the engine's side only, for a transaction that is not kept."""
+        debit = ChainWithdraw(
+            chain_id="",
+            nonce=0,
+            account=command.account,
+            asset="",
+            amount=command.amount,
+            address="",
+        )
+        return SignedTx(debit, b"", b"")
+
+    def journaled(self, command: Withdraw, debited: bool = True) -> None:
+        """Take a withdrawal from the journal (the batcher calls this for each ``Withdraw``
+        with a ``chain_tx``; ``debited`` when it produced a ``Withdrawn`` event; one the engine
+        refused is recorded ``refused`` and never broadcast).
+
+        Recorded synchronously (``withdrawals.bin`` is written before this returns), so a
+        process killed afterwards broadcasts it on restart; one already recorded (a replay of
+        the journal after a restart) is ignored. A transaction the desk cannot take (it does
+        not decode, or does not match the debit) is recorded ``unpayable`` and refunded by
+        :meth:`run`: the engine took the money, the chain will not pay it.
+        """
+        digest = command.withdrawal_id
+        if digest in self.records:
+            return
+        if not debited:
+            # The engine refused it (margin): nothing to pay, but remember it, so that the
+            # watcher debits it should its owner have the chain pay it directly.
+            self._set(digest, self._placeholder(command), Stage.REFUSED)
+            return
+        try:
+            tx = decode(command.chain_tx, SignedTx)
+            body = self._check(tx)
+            if tx_hash(tx).hex() != digest:
+                raise InvalidInput(SettlementReason.WITHDRAWAL_INVALID, "another tx hash")
+            if (body.account, body.amount) != (command.account, command.amount):
+                raise InvalidInput(SettlementReason.WITHDRAWAL_INVALID, "not the amount debited")
+        except OptexError as exc:
+            log.error("journaled withdrawal %s is not payable (%s): refunding", digest, exc)
+            self._set(digest, self._placeholder(command), Stage.UNPAYABLE)
+        else:
+            self._set(digest, tx, Stage.SUBMITTED)
+        self._to_broadcast.put_nowait(digest)
+
+    async def run(self) -> None:
+        """Broadcast the journaled withdrawals (and refund those that cannot be paid), forever."""
+        while True:
+            digest = await self._to_broadcast.get()
+            record = self.records[digest]
+            if record.stage is Stage.UNPAYABLE:
+                await self._refund_logged(digest, record.tx, checked=False)
+                continue
+            if record.stage is not Stage.SUBMITTED:
+                continue
+            try:
+                await asyncio.to_thread(self.chain.broadcast, record.tx)
+            except Refused as refusal:
+                if refusal.reason == "mempool_full":
+                    await asyncio.sleep(self.retry_s)
+                    self._to_broadcast.put_nowait(digest)
+                elif refusal.reason not in NOT_REFUNDED:
+                    log.warning("withdrawal %s refused by the node: %s", digest, refusal.message)
+                    await self._refund_logged(digest, record.tx)
+            except OSError as exc:
+                log.info("withdrawal %s not broadcast (%s); retrying", digest, exc)
+                await asyncio.sleep(self.retry_s)
+                self._to_broadcast.put_nowait(digest)
+            else:
+                log.info("withdrawal %s broadcast", digest)
+
+    async def _refund_logged(self, digest: str, tx: SignedTx, *, checked: bool = True) -> None:
+        try:
+            await self._refund(digest, tx, checked=checked)
+        except OptexError as exc:
+            # The engine refused the refund before journaling it: nothing to retry; the
+            # operator must reconcile (the record stays as it was, and the log says why).
+            log.error("refund of withdrawal %s refused by the engine: %s", digest, exc)
+
+    def stages(self) -> dict[str, str]:
+        """Every withdrawal's stage by transaction hash (for the status file)."""
+        return {digest: record.stage.value for digest, record in self.records.items()}

@@ -59,6 +59,14 @@ class SettleService:
         self.failure: BaseException | None = None
         journal = config.journal or str(config.engine_home / "journal.optexj")
         self.engine = EngineLink(config.engine_home)
+        # The desk first: the batcher hands it the withdrawals the gateway journaled.
+        self.desk = WithdrawalDesk(
+            config.home,
+            RpcChain(config.node),
+            self.engine,
+            chain_id=config.chain_id,
+            settlement_asset=config.settlement_asset,
+        )
         self.batcher = Batcher(
             BatcherConfig(
                 home=config.home,
@@ -70,20 +78,21 @@ class SettleService:
                 linger_ms=config.linger_ms,
             ),
             RpcChain(config.node),
-        )
-        self.desk = WithdrawalDesk(
-            config.home,
-            RpcChain(config.node),
-            self.engine,
-            chain_id=config.chain_id,
-            settlement_asset=config.settlement_asset,
+            on_withdrawal=self.desk.journaled,
         )
         self.watcher = ChainWatcher(
             WatcherConfig(config.home, config.settlement_asset),
             RpcChain(config.node),
             self.engine,
             self.desk,
+            journal_caught_up=self._journal_caught_up,
         )
+
+    async def _journal_caught_up(self) -> None:
+        """Until the batcher has replayed every entry the engine has journaled by now."""
+        target = (await self.engine.status()).last_seq
+        while self.batcher.pipeline.last_seq < target and self.batcher.failure is None:
+            await asyncio.sleep(0.05)
 
     async def _verify(self) -> None:
         """Compare the batcher's replay with the engine whenever both are at one sequence."""
@@ -107,6 +116,7 @@ class SettleService:
             "watcher_height": self.watcher.state.height,
             "deposits_fed": self.watcher.state.deposits,
             "withdrawals_fed": self.watcher.state.withdrawals,
+            "withdrawals": self.desk.stages(),
             "pid": os.getpid(),
         }
         write_atomic(self.config.home / STATUS_FILE, json.dumps(record).encode())
@@ -115,7 +125,9 @@ class SettleService:
         """Run until ``stopped`` is set or a part fails (its error is raised)."""
         await self.batcher.start()
         await self.watcher.start()
-        parts = asyncio.gather(self.batcher.wait(), self.watcher.wait(), self._verify())
+        parts = asyncio.gather(
+            self.batcher.wait(), self.watcher.wait(), self._verify(), self.desk.run()
+        )
         try:
             while not stopped.is_set() and not parts.done() and self.failure is None:
                 self.write_status()

@@ -10,7 +10,10 @@ derived from the transaction's hash:
   by the engine, so it only completes the desk's record; any other (an owner who sent a
   withdrawal to a node directly) is mirrored with a forced ``Withdraw`` (key
   ``chain:withdraw:<hash>``, the same key the desk uses, so the two can never both debit);
-* a withdrawal of the desk's that the ledger refused is refunded through the desk.
+* a withdrawal of the desk's that the ledger refused is refunded through the desk;
+* a withdrawal the engine refused (margin) but its owner then had the chain pay directly is
+  debited (forced) under ``chain:withdraw-paid:<hash>``: its ``chain:withdraw:`` key was spent
+  by the refused command.
 
 The checkpoint (``watcher.bin``: the last height handled) is written after the engine
 acknowledged every command of a block. A watcher killed in between resubmits those commands
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -60,6 +64,10 @@ class DeskView(Protocol):
         """The withdrawal was decided on chain: applied, or refused (then refund it)."""
         ...
 
+    def refused(self, digest: str) -> bool:
+        """Whether the engine refused to debit this withdrawal (its debit key is spent)."""
+        ...
+
 
 class WatcherState(msgspec.Struct, frozen=True):
     """The last block whose commands the engine acknowledged, and counters."""
@@ -88,6 +96,12 @@ def withdraw_key(digest: str) -> str:
     return f"chain:withdraw:{digest}"
 
 
+def paid_key(digest: str) -> str:
+    """The key of the debit of a withdrawal the chain paid after the engine had refused it
+    (``withdraw_key`` is spent by the refused ``Withdraw``)."""
+    return f"chain:withdraw-paid:{digest}"
+
+
 class ChainWatcher:
     """Feed decided blocks' deposits and withdrawals into the engine; see the module."""
 
@@ -97,8 +111,12 @@ class ChainWatcher:
         chain: ChainClient,
         engine: Submitter,
         desk: DeskView | None = None,
+        journal_caught_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
+        self.journal_caught_up = journal_caught_up
+        """Returns once the batcher has replayed every entry the engine journaled when called
+        (the desk then knows every journaled withdrawal the engine refused)."""
         self.chain = chain
         self.engine = engine
         self.desk = desk
@@ -171,9 +189,13 @@ class ChainWatcher:
         asset = self.config.settlement_asset
         for outcome in block.txs:
             body = outcome.tx.body
+            paid_after_refusal = False
             if isinstance(body, ChainWithdraw) and self.desk and self.desk.knows(outcome.hash):
-                await self.desk.decided(outcome.hash, applied=outcome.code == 0)
-                continue
+                if not (outcome.code == 0 and self.desk.refused(outcome.hash)):
+                    await self.desk.decided(outcome.hash, applied=outcome.code == 0)
+                    continue
+                # The engine refused it (its key is spent), yet the owner had the chain pay it.
+                paid_after_refusal = True
             if outcome.code != 0:
                 continue
             if isinstance(body, ChainDeposit | ChainWithdraw) and body.asset != asset:
@@ -185,7 +207,7 @@ class ChainWatcher:
                 deposits += 1
             elif isinstance(body, ChainWithdraw):
                 command = Withdraw(0, body.account, body.amount, outcome.hash, force=True)
-                key = withdraw_key(outcome.hash)
+                key = (paid_key if paid_after_refusal else withdraw_key)(outcome.hash)
                 withdrawals += 1
             else:
                 continue
@@ -198,4 +220,19 @@ class ChainWatcher:
                 continue
             if receipt.duplicate:
                 log.info("chain tx %s was fed before (journal %s)", outcome.hash, receipt.seq)
+                if isinstance(body, ChainWithdraw) and not paid_after_refusal:
+                    await self._debit_if_refused(command, outcome.hash)
         return deposits, withdrawals
+
+    async def _debit_if_refused(self, command: Command, digest: str) -> None:
+        """The withdrawal key was spent before the chain paid: by a debit (nothing to do), or
+        by a ``Withdraw`` the engine refused (the chain paid it anyway: debit it now).
+
+        The desk learns of refused journaled withdrawals from the batcher, so wait until the
+        batcher has replayed everything the engine journaled so far, then ask it."""
+        if self.desk is None or self.journal_caught_up is None:
+            return
+        await self.journal_caught_up()
+        if self.desk.refused(digest):
+            log.warning("withdrawal %s paid on chain after the engine refused it", digest)
+            await self.engine.submit(command, paid_key(digest))

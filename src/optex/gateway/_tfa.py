@@ -1,0 +1,118 @@
+"""TOTP second factor per account, kept in the gateway home across restarts.
+
+``HOME/totp.json`` holds, per account, the TOTP secret sealed with the gateway's master key
+(AES-GCM bound to the account, as API-key secrets are), whether enrolment was confirmed, the
+last time step used and the failure count and lockout. Every check loads the account's record
+into an ``optex.crypto.TotpGuard`` (which does all of the TOTP work: drift window, single use,
+lockout) and writes the record back, success or failure, before the handler continues: a code
+used before a restart stays used, and failures keep counting towards the lockout.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from optex.crypto import MasterKey, Secret, TotpEnrolment, TotpGuard, TotpState
+from optex.gateway._home import _locked, _write_atomic
+
+TOTP_FILE: Final = "totp.json"
+_CONTEXT: Final = b"optex.gateway/totp/v1:"
+
+
+class TotpRecord(msgspec.Struct, frozen=True):
+    """One account's second factor at rest (the secret sealed, never plain)."""
+
+    sealed_secret: str
+    active: bool = False
+    last_step: int = -1
+    failures: int = 0
+    locked_until_ms: int = 0
+
+
+def _export(guard: TotpGuard, account: str, master: MasterKey) -> TotpRecord | None:
+    state = guard.export(account)
+    if state is None:
+        return None
+    sealed = master.encrypt(state.secret.reveal(), _CONTEXT + account.encode(), secrets.token_bytes)
+    return TotpRecord(
+        base64.b64encode(sealed).decode("ascii"),
+        state.active,
+        state.last_step,
+        state.failures,
+        state.locked_until_ms,
+    )
+
+
+def _restore(guard: TotpGuard, account: str, record: TotpRecord, master: MasterKey) -> None:
+    secret = master.decrypt(base64.b64decode(record.sealed_secret), _CONTEXT + account.encode())
+    guard.restore(
+        account,
+        TotpState(
+            Secret(secret), record.active, record.last_step, record.failures, record.locked_until_ms
+        ),
+    )
+
+
+class TotpStore:
+    """The gateway's TOTP records: load one account into a guard, act, save it back."""
+
+    def __init__(self, home: Path, master: MasterKey) -> None:
+        self.home = home
+        self.master = master
+
+    def _load(self) -> dict[str, TotpRecord]:
+        try:
+            data = (self.home / TOTP_FILE).read_bytes()
+        except FileNotFoundError:
+            return {}
+        return msgspec.json.decode(data, type=dict[str, TotpRecord])
+
+    def _guard(self, account: str) -> TotpGuard:
+        guard = TotpGuard()
+        record = self._load().get(account)
+        if record is not None:
+            _restore(guard, account, record, self.master)
+        return guard
+
+    def _save(self, guard: TotpGuard, account: str) -> None:
+        with _locked(self.home):
+            records = self._load()
+            record = _export(guard, account, self.master)
+            if record is None:
+                records.pop(account, None)
+            else:
+                records[account] = record
+            _write_atomic(self.home / TOTP_FILE, msgspec.json.encode(records))
+
+    def is_enrolled(self, account: str) -> bool:
+        """Whether ``account`` has a confirmed second factor."""
+        return self._guard(account).is_enrolled(account)
+
+    def begin(self, account: str) -> TotpEnrolment:
+        """A new pending secret (replacing an unconfirmed one); refused once enrolled."""
+        guard = self._guard(account)
+        enrolment = guard.begin_enrolment(account)
+        self._save(guard, account)
+        return enrolment
+
+    def confirm(self, account: str, code: str, now_ms: int) -> None:
+        """Activate the pending secret with a first code (failures are saved too)."""
+        guard = self._guard(account)
+        try:
+            guard.confirm_enrolment(account, code, now_ms)
+        finally:
+            self._save(guard, account)
+
+    def verify(self, account: str, code: str | None, now_ms: int) -> None:
+        """Accept ``code`` once, or raise (``totp_not_enrolled`` without a confirmed secret)."""
+        guard = self._guard(account)
+        try:
+            guard.verify(account, code, now_ms)
+        finally:
+            if guard.is_enrolled(account):
+                self._save(guard, account)
