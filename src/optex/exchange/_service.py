@@ -53,7 +53,15 @@ from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
 from optex.exchange._sequencer import Sequencer
 from optex.exchange._snapshot import load_snapshot, save_snapshot
 from optex.exchange._wire import Reply, Request, Status, frame, read_frame
-from optex.journal import FileFollower, FsyncPolicy, Journal, JournalEntry, follow, open_journal
+from optex.journal import (
+    FileFollower,
+    FsyncPolicy,
+    Journal,
+    JournalEntry,
+    follow,
+    open_journal,
+    write_atomic,
+)
 
 JOURNAL_FILE: Final = "journal.optexj"
 SNAPSHOT_FILE: Final = "snapshot.bin"
@@ -116,12 +124,7 @@ def load_delegations_file(path: Path) -> DelegationsFile:
 
 def save_delegations_file(path: Path, content: DelegationsFile) -> None:
     """Write a delegations file atomically (temporary file, fsync, rename)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(msgspec.json.format(msgspec.json.encode(content)))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomic(path, msgspec.json.format(msgspec.json.encode(content)))
 
 
 def delegations_from(content: DelegationsFile, chain_id: str) -> Delegations:

@@ -16,11 +16,12 @@ from typing import Final
 
 from optex.exchange._pipeline import Pipeline
 from optex.exchange._reasons import SnapshotCorrupt
+from optex.journal import write_atomic
 from optex.risk import RiskParams
 
 MAGIC: Final = b"OPTEXS\x00\x01"
 _DIGEST: Final = 32
-TEMPORARY_SUFFIX: Final = ".tmp"
+TEMPORARY_SUFFIX: Final = ".tmp"  # what optex.journal.write_atomic stages under
 
 
 def save_snapshot(path: str | os.PathLike[str], pipeline: Pipeline) -> int:
@@ -28,17 +29,7 @@ def save_snapshot(path: str | os.PathLike[str], pipeline: Pipeline) -> int:
     target = Path(path)
     body = pipeline.snapshot()
     data = MAGIC + hashlib.sha256(body).digest() + body
-    temporary = target.with_name(f".{target.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    with open(temporary, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, target)
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomic(target, data)
     return len(data)
 
 

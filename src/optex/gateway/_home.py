@@ -58,6 +58,7 @@ from optex.exchange import (
     save_delegations_file,
 )
 from optex.gateway._reasons import GatewayReason
+from optex.journal import write_atomic
 
 CONFIG_FILE: Final = "gateway.json"
 KEYSTORE_FILE: Final = "gateway-key.json"
@@ -114,14 +115,9 @@ class Credentials(msgspec.Struct, frozen=True):
         return f"Credentials(account={self.account!r}, client_id={self.client_id!r}, <secret>)"
 
 
-def _write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+def _write_atomic(path: Path, data: bytes) -> None:
+    # Everything in a gateway home is for the gateway's eyes only.
+    write_atomic(path, data, mode=0o600)
 
 
 @contextlib.contextmanager

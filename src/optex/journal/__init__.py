@@ -7,6 +7,7 @@ JetStream, with message ids for idempotent retries and an expected-last-sequence
 one sequencer writes. Both implement :class:`Journal`; :class:`MemoryJournal` is the null one.
 A standby follows a journal another process writes with :func:`follow` (and
 :class:`FileFollower`, which reads the file without taking the writer's lock).
+:func:`write_atomic` is the services' one way to replace a small file durably.
 """
 
 from optex.journal._api import (
@@ -20,6 +21,7 @@ from optex.journal._api import (
     JournalReason,
 )
 from optex.journal._file import FileJournal
+from optex.journal._files import write_atomic
 from optex.journal._follow import FileFollower, follow
 from optex.journal._jetstream import JetStreamJournal
 from optex.journal._memory import MemoryJournal
@@ -40,4 +42,5 @@ __all__ = [
     "MemoryJournal",
     "follow",
     "open_journal",
+    "write_atomic",
 ]

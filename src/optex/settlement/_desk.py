@@ -39,9 +39,9 @@ from optex.chain import Withdraw as ChainWithdraw
 from optex.core import InvalidInput, OptexError, decode, encode
 from optex.crypto import verify
 from optex.exchange import CommandFailed, Deposit, Withdraw, Withdrawn
+from optex.journal import write_atomic
 from optex.settlement._chain import ChainClient, Refused
 from optex.settlement._reasons import SettlementReason
-from optex.settlement._store import write_atomic
 from optex.settlement._watch import Submitter, withdraw_key
 
 log = logging.getLogger("optex.settlement")

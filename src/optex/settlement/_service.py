@@ -19,12 +19,12 @@ from pathlib import Path
 
 from optex.core import OptexError
 from optex.crypto import PrivateKey
+from optex.journal import write_atomic
 from optex.settlement._batcher import Batcher, BatcherConfig, BatcherStopped
 from optex.settlement._chain import RpcChain
 from optex.settlement._desk import WithdrawalDesk
 from optex.settlement._engine import EngineLink
 from optex.settlement._reasons import SettlementReason
-from optex.settlement._store import write_atomic
 from optex.settlement._watch import ChainWatcher, WatcherConfig
 
 log = logging.getLogger("optex.settlement")

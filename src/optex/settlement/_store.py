@@ -14,7 +14,6 @@ directory fsynced), so a process killed at any moment leaves the old record or t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -22,6 +21,7 @@ import msgspec
 
 from optex.chain import SignedTx
 from optex.core import OptexError, decode, encode
+from optex.journal import write_atomic
 from optex.settlement._collect import CollectorState, PendingFill, Position
 from optex.settlement._reasons import SettlementReason
 
@@ -56,21 +56,6 @@ class Snapshot(msgspec.Struct, frozen=True):
     pipeline: bytes
     collector: CollectorState
     queue: list[PendingFill]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _load(path: Path, kind: type[_T]) -> _T | None:

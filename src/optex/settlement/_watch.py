@@ -37,8 +37,8 @@ from optex.chain import Deposit as ChainDeposit
 from optex.chain import Withdraw as ChainWithdraw
 from optex.core import OptexError, decode, encode
 from optex.exchange import Command, Deposit, Receipt, Withdraw
+from optex.journal import write_atomic
 from optex.settlement._chain import ChainClient, DecidedBlock
-from optex.settlement._store import write_atomic
 
 log = logging.getLogger("optex.settlement")
 
