@@ -23,7 +23,9 @@ acknowledgement under 20 ms. One JSON line of figures.
     python benchmarks/gateway.py [--quick] [--orders N] [--connections C] [--window W] [--devnet]
 
 ``--devnet`` runs the same load against a whole ``optex devnet`` (validators, settlement,
-market makers and index feed running beside the engine and gateway) with its four users.
+market makers and index feed running beside the engine and gateway) with its four users, and
+adds the CPU seconds each process role used during each WebSocket run (``cpu_seconds``) and how
+long settlement took to catch up after the load (``settlement_catch_up_s``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -291,16 +294,20 @@ async def run_load(
     address: str,
     clients: list[Credentials],
     args: argparse.Namespace,
+    *,
     centre: float,
+    cpu_probe: Callable[[], dict[str, float]] | None = None,
 ) -> None:
     """The WebSocket runs (without and with a subscription) and the HTTP run, one connection
-    per entry of ``clients`` (an account may appear more than once)."""
+    per entry of ``clients`` (an account may appear more than once). ``cpu_probe``, when
+    given, reads CPU seconds per process role; the WebSocket run reports what each role used."""
     ws_url = f"ws://{address}/ws/api/v2"
     figures.update(connections=len(clients), window=args.window)
     per_client = args.orders // len(clients)
     for label, subscribe in (("ws", False), ("ws_subscribed", True)):
         results: dict[str, list[float]] = {"ack": [], "fill": [], "maker_fill": [], "errors": []}
         sends: dict[str, float] = {}
+        cpu_before = cpu_probe() if cpu_probe else {}
         started = time.perf_counter()
         await asyncio.gather(
             *(
@@ -319,6 +326,11 @@ async def run_load(
             )
         )
         figures[label] = summary(results, time.perf_counter() - started)
+        if cpu_probe:
+            cpu_after = cpu_probe()
+            figures[label]["cpu_seconds"] = {
+                role: round(cpu_after[role] - cpu_before.get(role, 0.0), 2) for role in cpu_after
+            }
         if subscribe:
             notices = results["maker_fill"]
             figures[label]["maker_fill_notice_p50_ms"] = round(percentile(notices, 0.5) * 1000, 2)
@@ -334,6 +346,67 @@ async def run_load(
         )
     )
     figures["http"] = summary(results, time.perf_counter() - started)
+
+
+def cpu_by_role(root_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by ``root_pid``'s process tree, by role (the
+    ``optex`` subcommand or module each process runs), and by this benchmark's own process
+    (``load``): where the machine's two cores go while the load runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    commands: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().decode().split("\0")
+        except (OSError, IndexError):
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    roles: dict[str, float] = {"load": used.get(os.getpid(), 0.0)}
+    for pid, seconds in used.items():
+        ancestor = pid
+        while ancestor not in (root_pid, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor != root_pid:
+            continue
+        words = commands[pid]
+        role = (
+            "devnet"
+            if pid == root_pid
+            else next(
+                (w for w in words if w in ("engine", "gateway", "settle", "optex.node")), words[-1]
+            )
+        )
+        roles[role] = roles.get(role, 0.0) + seconds
+    return roles
+
+
+async def settlement_catch_up(home: Path, timeout_s: float = 600.0) -> float | None:
+    """Seconds from the end of the load until ``optex settle`` has replayed the engine's
+    journal up to where it was then and has no fill left to send (``None``: not within
+    ``timeout_s``). The devnet runs settlement below the trading path's priority, so during a
+    burst it falls behind; this is how far."""
+    engine = json.loads((home / "engine" / "engine.json").read_text())
+    client = await EngineClient.connect(engine["host"], int(engine["port"]))
+    try:
+        target = (await client.status()).last_seq
+    finally:
+        await client.close()
+    started = time.perf_counter()
+    status_file = home / "settle" / "status.json"
+    while time.perf_counter() - started < timeout_s:
+        try:
+            status = json.loads(status_file.read_text())
+        except (OSError, ValueError):
+            status = {}
+        if status.get("journal_seq", 0) >= target and status.get("queued_fills", 1) == 0:
+            return round(time.perf_counter() - started, 1)
+        await asyncio.sleep(0.2)
+    return None
 
 
 async def devnet_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -377,7 +450,15 @@ async def devnet_async(args: argparse.Namespace) -> dict[str, Any]:
             "mode": "devnet",
             "engine_fsync": "interval",
         }
-        await run_load(figures, host_port, clients, args, centre=centre)
+        await run_load(
+            figures,
+            host_port,
+            clients,
+            args,
+            centre=centre,
+            cpu_probe=lambda: cpu_by_role(devnet.pid),
+        )
+        figures["settlement_catch_up_s"] = await settlement_catch_up(home)
         return figures
     finally:
         devnet.send_signal(signal.SIGINT)

@@ -111,7 +111,8 @@ def test_an_expired_option_settles_at_the_first_oracle_price_after_expiry() -> N
     assert OPTION in chain.ledger.get("open").instruments
     chain.run(*votes(chain, [110_000_000_000] * 3))
     result = chain.block()
-    assert [e.kind for e in result.events if e.kind != "rewards"] == ["settled"]
+    kinds = [e.kind for e in result.events if e.kind != "rewards"]
+    assert kinds == ["settlement_credit", "settlement_credit", "settled"]
     # Call struck at 100,000, settled at 110,000: 10,000 USDC per BTC on 0.01 BTC.
     assert usdc(chain, "bob") == before["bob"] + 100_000_000
     assert usdc(chain, "alice") == before["alice"] - 100_000_000

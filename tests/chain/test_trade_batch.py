@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from optex.chain import ChainReason, PriceVote, TradeBatch
+from optex.chain import ChainReason, PriceVote, TradeBatch, fill_record_id
 from optex.crypto import Side, SignedOrder, TimeInForce, sign_order
 from tests.chain.kit import (
     OPERATOR,
@@ -281,7 +281,7 @@ def test_fill_records_are_dropped_once_their_orders_have_expired() -> None:
     maker = chain.order("alice", Side.SELL, PRICE, 2 * LOT, lifetime_ms=30_000)
     taker = chain.order("bob", Side.BUY, PRICE, LOT, lifetime_ms=30_000)
     chain.run(batch(chain, chain.fill(maker, taker)))
-    key = "fill/" + maker.order_hash.hex()
+    key = "fill/" + fill_record_id(maker.order_hash, maker.public_key, "alice").hex()
     assert chain.ledger.get(key).quantity == LOT
     chain.block(step_ms=120_000)
     assert chain.ledger.get(key) is None

@@ -173,7 +173,10 @@ async def test_a_signed_order_reaches_the_book_as_its_owner_signed_it() -> None:
         100_000_000_000,
         100_000,
     )
-    assert pipeline.live_signed_orders()[0].intent.nonce == 1
+    governing = pipeline.governing_order(accepted.order_id)
+    assert governing is not None and governing.intent.nonce == 1
+    resting = pipeline.engine.order(accepted.order_id)
+    assert resting is not None and resting.expire_ts_ms == governing.intent.expiry_ms
 
 
 async def test_concurrent_commands_share_one_write_and_fsync(tmp_path: Path) -> None:

@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
 from optex.core import instrument_from_name
-from optex.crypto import PrivateKey
+from optex.crypto import AllowedAddress, PrivateKey
 from optex.exchange import Command, Deposit, EngineClient, SetPrices
-from optex.gateway import Credentials, GatewayConfig, Limits, init_home, provision_account
+from optex.gateway import (
+    Credentials,
+    GatewayConfig,
+    Limits,
+    WithdrawalPolicy,
+    init_home,
+    provision_account,
+)
+from optex.gateway._addresses import GuardStore
 from optex.market import AddInstrument
 from optex.risk import Mark
 from tests.exchange.kit import EngineProcess
@@ -148,15 +157,13 @@ def start_exchange(
     limits: Limits | None = None,
     gateway_args: tuple[str, ...] = (),
     engine_args: tuple[str, ...] = (),
+    *,
+    withdrawals: WithdrawalPolicy | None = None,
 ) -> Exchange:
     """An engine (with the gateway's delegations file) and a gateway on free loopback ports."""
     home = root / "gateway"
-    init_home(
-        home,
-        password=PASSWORD,
-        config=GatewayConfig(limits=limits or Limits()),
-        scrypt_n=2**14,
-    )
+    config = GatewayConfig(limits=limits or Limits(), withdrawals=withdrawals or WithdrawalPolicy())
+    init_home(home, password=PASSWORD, config=config, scrypt_n=2**14)
     owners = {account: PrivateKey.generate() for account in accounts}
     credentials = {
         account: provision_account(home, account, owners[account], password=PASSWORD)
@@ -295,3 +302,14 @@ class Ws:
         """Close the socket."""
         await self.socket.close()
         self.reader.cancel()
+
+
+def allow_address(home: Path, account: str, address: str, *, active_from_ms: int = 0) -> None:
+    """Put ``address`` on ``account``'s withdrawal allowlist straight in the gateway home,
+    usable from ``active_from_ms`` (tests that are not about the address book skip its TOTP
+    code and delay this way; the address book's own tests go through the API)."""
+    store = GuardStore(home)
+    state = store.load(account)
+    entry = AllowedAddress("USDC", address, "test", 0, active_from_ms)
+    others = tuple(a for a in state.addresses if a.address != address)
+    store.save(account, msgspec.structs.replace(state, addresses=(*others, entry)))

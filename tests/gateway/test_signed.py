@@ -132,7 +132,7 @@ def test_orders_placed_through_an_api_key_are_signed_by_the_gateway_key(exchange
 
 def test_proofs_need_a_configured_node(exchange: Exchange) -> None:
     with Rest(exchange.url) as client:
-        reply = client.get("public/optex_get_proof", trade_id="1")
+        reply = client.get("public/optex_get_proof", account="alice")
     assert (reply["error"]["code"], reply["error"]["data"]["reason"]) == (
         13503,
         "proofs_unavailable",

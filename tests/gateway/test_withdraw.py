@@ -23,26 +23,42 @@ import httpx
 import pyotp
 import pytest
 
-from optex.chain import Ledger, SignedTx, sign_tx, tx_hash
+from optex.chain import Ledger, SignedTx, decode_proof, sign_tx, tx_hash, verify_account_proof
 from optex.chain import Withdraw as ChainWithdraw
 from optex.core import decode, encode
 from optex.crypto import PrivateKey, decode_keystore, decrypt_key
-from optex.exchange import Command, EngineClient, Withdraw
-from optex.gateway import Credentials, provision_account
+from optex.exchange import Command, Deposit, EngineClient, Withdraw
+from optex.gateway import Credentials, WithdrawalPolicy, provision_account
+from optex.gateway._addresses import GuardStore
 from optex.journal import FileFollower
 from optex.settlement import withdraw_key
-from tests.gateway.kit import PASSWORD, USDC, Exchange, Rest, exchange_gateway, start_exchange
+from tests.gateway.kit import (
+    PASSWORD,
+    USDC,
+    Exchange,
+    Rest,
+    allow_address,
+    exchange_gateway,
+    start_exchange,
+)
 
 pytestmark = pytest.mark.integration
 
 WALLET_SCOPES = "account:read_write trade:read_write wallet:read_write"
-ACCOUNTS = ("wanda", "xavier", "yusuf", "zoe", "quinn", "romeo")
+ACCOUNTS = ("wanda", "xavier", "yusuf", "zoe", "quinn", "romeo", "sage", "tara", "uma", "vic")
 ADDRESS = "0xfeed0000cafe"
+DELAY_MS = 3_000
+"""This file's gateway makes a new address wait 3 s (the default is a day)."""
+DAILY_LIMIT = 2_000_000 * USDC
 
 
 @pytest.fixture(scope="module")
 def wallet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Exchange, dict[str, Any]]]:
-    exchange = start_exchange(tmp_path_factory.mktemp("withdraw"), ACCOUNTS)
+    exchange = start_exchange(
+        tmp_path_factory.mktemp("withdraw"),
+        ACCOUNTS,
+        withdrawals=WithdrawalPolicy(address_delay_ms=DELAY_MS, daily_limits={"USDC": DAILY_LIMIT}),
+    )
     try:
         keys = {
             account: provision_account(
@@ -177,6 +193,7 @@ def test_a_withdrawal_needs_a_fresh_code_and_debits_the_engine_once(
 ) -> None:
     exchange, keys = wallet
     owner = exchange.owners["yusuf"]
+    allow_address(exchange.home, "yusuf", ADDRESS)
     with Rest(exchange.url, keys["yusuf"]) as rest:
         totp = enroll(rest)
         seq, balance = engine_state(exchange, "yusuf")
@@ -229,6 +246,7 @@ def test_a_signed_tx_that_does_not_match_is_refused_without_spending_the_code(
 ) -> None:
     exchange, keys = wallet
     owner = exchange.owners["zoe"]
+    allow_address(exchange.home, "zoe", ADDRESS)
     with Rest(exchange.url, keys["zoe"]) as rest:
         totp = enroll(rest)
         before = engine_state(exchange, "zoe")
@@ -263,6 +281,7 @@ def test_a_withdrawal_beyond_the_balance_is_refused_by_the_engine(
 ) -> None:
     exchange, keys = wallet
     owner = exchange.owners["romeo"]
+    allow_address(exchange.home, "romeo", ADDRESS)
     with Rest(exchange.url, keys["romeo"]) as rest:
         totp = enroll(rest)
         _, balance = engine_state(exchange, "romeo")
@@ -278,6 +297,8 @@ def test_a_withdrawal_beyond_the_balance_is_refused_by_the_engine(
         assert error_of(answer)[0] == 10009, answer
         assert engine_state(exchange, "romeo")[1] == balance
         assert rest.get("private/get_withdrawals")["result"]["count"] == 0
+    # What the engine refused does not count towards the daily limit.
+    assert GuardStore(exchange.home).load("romeo").history.get("USDC", ()) == ()
 
 
 def test_lockout_and_used_codes_survive_a_gateway_restart(
@@ -285,6 +306,7 @@ def test_lockout_and_used_codes_survive_a_gateway_restart(
 ) -> None:
     exchange, keys = wallet
     owner = exchange.owners["quinn"]
+    allow_address(exchange.home, "quinn", ADDRESS)
     with Rest(exchange.url, keys["quinn"]) as rest:
         totp = enroll(rest)
         code = totp.next()
@@ -322,6 +344,177 @@ def test_lockout_and_used_codes_survive_a_gateway_restart(
         )
         assert error_of(locked) == (12998, "totp_locked")
         assert rest.get("private/get_withdrawals")["result"]["count"] == 1
+
+
+def withdraw_params(exchange: Exchange, account: str, amount: int, **more: Any) -> dict[str, Any]:
+    """``private/withdraw``'s parameters for ``amount`` base units to ADDRESS, freshly signed."""
+    return {
+        "currency": "USDC",
+        "amount": str(amount / USDC),
+        "address": ADDRESS,
+        "signed_tx": signed_tx(exchange.owners[account], account, amount),
+        **more,
+    }
+
+
+def test_the_address_book_needs_totp_and_a_new_address_waits_its_delay(
+    wallet: tuple[Exchange, dict[str, Credentials]],
+) -> None:
+    exchange, keys = wallet
+    book: dict[str, Any] = {"currency": "USDC", "type": "withdrawal", "address": ADDRESS}
+    with Rest(exchange.url, keys["tara"]) as rest:
+        assert error_of(rest.get("private/add_to_address_book", **book, tfa="123456")) == (
+            13668,
+            "totp_not_enrolled",
+        )
+        totp = enroll(rest)
+        assert error_of(rest.get("private/add_to_address_book", **book))[1] == "totp_required"
+        assert error_of(rest.get("private/add_to_address_book", **book, tfa=totp.wrong()))[0] == (
+            12000
+        )
+        for bad in (
+            {**book, "currency": "BTC"},
+            {**book, "type": "transfer"},
+            {**book, "address": "0xfeed\u200bcafe".encode().decode("unicode_escape")},
+            {**book, "label": "\u0430dmin".encode().decode("unicode_escape")},
+        ):
+            assert error_of(rest.get("private/add_to_address_book", **bad, tfa="123456"))[0] == (
+                -32602
+            ), bad
+        assert (
+            rest.get("private/get_address_book", currency="USDC", type="withdrawal")["result"] == []
+        )
+
+        # Not on the list: refused before the code is looked at, so the code stays unused.
+        seq, balance = engine_state(exchange, "tara")
+        code = totp.next()
+        refused = rest.get("private/withdraw", **withdraw_params(exchange, "tara", USDC, tfa=code))
+        assert error_of(refused) == (13021, "address_not_allowed")
+        assert engine_state(exchange, "tara") == (seq, balance)
+
+        # The next code, taken now: waiting for it after adding would outlast the delay.
+        later = totp.next()
+        added = rest.get("private/add_to_address_book", **book, label="cold wallet", tfa=code)
+        entry = added["result"]
+        assert (entry["address"], entry["label"], entry["status"]) == (
+            ADDRESS,
+            "cold wallet",
+            "waiting",
+        )
+        assert entry["waiting_timestamp"] - entry["creation_timestamp"] == DELAY_MS
+
+        # Still in its delay: refused, nothing journaled, the code not spent.
+        code = later
+        pending = rest.get("private/withdraw", **withdraw_params(exchange, "tara", USDC, tfa=code))
+        assert error_of(pending) == (13021, "address_pending")
+        assert pending["error"]["data"]["active_from_ms"] == entry["waiting_timestamp"]
+        assert engine_state(exchange, "tara") == (seq, balance)
+        time.sleep(max(0.0, (entry["waiting_timestamp"] - time.time() * 1000) / 1000) + 0.2)
+        done = rest.get("private/withdraw", **withdraw_params(exchange, "tara", USDC, tfa=code))
+        assert done["result"]["state"] == "unconfirmed", done
+        assert engine_state(exchange, "tara")[1] == balance - USDC
+        (listed,) = rest.get("private/get_address_book", currency="USDC", type="withdrawal")[
+            "result"
+        ]
+        assert listed["status"] == "confirmed"
+
+        # Removing an address it does not know costs no code; removing needs one.
+        unknown = rest.get(
+            "private/remove_from_address_book",
+            **{**book, "address": "0xabcdef0123"},
+            tfa=totp.wrong(),
+        )
+        assert error_of(unknown) == (13021, "address_not_allowed")
+        assert error_of(rest.get("private/remove_from_address_book", **book))[1] == "totp_required"
+
+    # The book outlives a gateway restart.
+    exchange.gateway.stop()
+    host, port = exchange_gateway(exchange, exchange.engine_address, ())
+    exchange.url = f"http://{host}:{port}"
+    with Rest(exchange.url, keys["tara"]) as rest:
+        kept = rest.get("private/get_address_book", currency="USDC", type="withdrawal")["result"]
+        assert [e["address"] for e in kept] == [ADDRESS]
+        removed = rest.get("private/remove_from_address_book", **book, tfa=totp.next())
+        assert removed["result"] == "ok", removed
+        assert (
+            rest.get("private/get_address_book", currency="USDC", type="withdrawal")["result"] == []
+        )
+        gone = rest.get("private/withdraw", **withdraw_params(exchange, "tara", USDC, tfa="1"))
+        assert error_of(gone) == (13021, "address_not_allowed")
+
+
+def test_a_withdrawal_over_the_daily_limit_is_refused_and_changes_nothing(
+    wallet: tuple[Exchange, dict[str, Credentials]],
+) -> None:
+    exchange, keys = wallet
+    asyncio.run(exchange.submit(Deposit(int(time.time() * 1000), "sage", 2 * DAILY_LIMIT)))
+    allow_address(exchange.home, "sage", ADDRESS)
+    with Rest(exchange.url, keys["sage"]) as rest:
+        totp = enroll(rest)
+        first = rest.get(
+            "private/withdraw",
+            **withdraw_params(exchange, "sage", DAILY_LIMIT - 500_000 * USDC, tfa=totp.next()),
+        )
+        assert first["result"]["state"] == "unconfirmed", first
+        seq, balance = engine_state(exchange, "sage")
+        code = totp.next()
+        over = rest.get(
+            "private/withdraw", **withdraw_params(exchange, "sage", 500_000 * USDC + 1, tfa=code)
+        )
+        assert error_of(over) == (13021, "daily_limit_exceeded")
+        assert over["error"]["data"]["remaining"] == 500_000 * USDC
+        assert engine_state(exchange, "sage") == (seq, balance)
+        # The code was not spent, and exactly the rest of the limit still goes through.
+        last = rest.get(
+            "private/withdraw", **withdraw_params(exchange, "sage", 500_000 * USDC, tfa=code)
+        )
+        assert last["result"]["state"] == "unconfirmed", last
+        assert engine_state(exchange, "sage")[1] == balance - 500_000 * USDC
+
+
+def test_totp_is_disabled_only_with_a_current_code_and_can_be_enrolled_again(
+    wallet: tuple[Exchange, dict[str, Credentials]],
+) -> None:
+    exchange, keys = wallet
+    with Rest(exchange.url, keys["uma"]) as rest:
+        assert error_of(rest.get("private/optex_disable_totp", code="123456")) == (
+            13668,
+            "totp_not_enrolled",
+        )
+        totp = enroll(rest)
+        assert error_of(rest.get("private/optex_disable_totp", code=totp.wrong())) == (
+            12000,
+            "totp_invalid",
+        )
+        assert error_of(rest.get("private/optex_disable_totp"))[0] == -32602
+        assert error_of(rest.get("private/optex_enable_totp"))[1] == "totp_already_enrolled"
+        code = totp.next()
+        assert rest.get("private/optex_disable_totp", code=code)["result"] == {"enabled": False}
+        # Replayed: there is nothing left to disable, and withdrawals need TOTP again.
+        assert error_of(rest.get("private/optex_disable_totp", code=code))[1] == (
+            "totp_not_enrolled"
+        )
+        allow_address(exchange.home, "uma", ADDRESS)
+        refused = rest.get("private/withdraw", **withdraw_params(exchange, "uma", USDC, tfa=code))
+        assert error_of(refused)[1] == "totp_not_enrolled"
+        again = Codes(rest.get("private/optex_enable_totp")["result"]["secret"])
+        assert again.totp.secret != totp.totp.secret
+        assert rest.get("private/optex_confirm_totp", code=again.next())["result"]["confirmed"]
+    assert "uma" in (exchange.home / "totp.json").read_text()
+
+
+def test_disabling_totp_counts_wrong_codes_towards_the_same_lockout(
+    wallet: tuple[Exchange, dict[str, Credentials]],
+) -> None:
+    exchange, keys = wallet
+    with Rest(exchange.url, keys["vic"]) as rest:
+        totp = enroll(rest)
+        for _ in range(5):
+            assert error_of(rest.get("private/optex_disable_totp", code=totp.wrong()))[0] == 12000
+        locked = rest.get("private/optex_disable_totp", code=totp.totp.now())
+        assert error_of(locked) == (12998, "totp_locked")
+        # Still enrolled: enrolment cannot be restarted around the lockout.
+        assert error_of(rest.get("private/optex_enable_totp"))[1] == "totp_already_enrolled"
 
 
 def test_the_gateway_debits_under_the_key_the_settlement_watcher_uses() -> None:
@@ -419,6 +612,24 @@ def _chain_txs(home: Path, after: int) -> list[str]:
         ledger.store.close()  # type: ignore[attr-defined]
 
 
+DEVNET_DELAY_MS = 60_000
+"""How long the devnet's gateway makes a new withdrawal address wait."""
+
+
+def _devnet_withdrawal(owner: PrivateKey, amount: int) -> SignedTx:
+    return sign_tx(
+        owner,
+        ChainWithdraw(
+            chain_id="optex-devnet",
+            nonce=time.time_ns() // 1000,
+            account="user2",
+            asset="USDC",
+            amount=amount,
+            address=ADDRESS,
+        ),
+    )
+
+
 def test_withdraw_with_totp_end_to_end_through_the_devnet(tmp_path: Path) -> None:
     home = tmp_path / "devnet"
     process = _devnet(home)
@@ -432,6 +643,9 @@ def test_withdraw_with_totp_end_to_end_through_the_devnet(tmp_path: Path) -> Non
         made = provision_account(
             home / "gateway", "user2", owner, WALLET_SCOPES, password=password, name="wallet"
         )
+        # The devnet's gateway makes a new address wait a minute, not a day (docs/devnet.md).
+        config = json.loads((home / "gateway" / "gateway.json").read_text())
+        assert config["withdrawals"]["address_delay_ms"] == DEVNET_DELAY_MS
         port = json.loads((home / "gateway" / "gateway-address.json").read_text())["port"]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v2", timeout=10) as http:
             login = http.get(
@@ -450,6 +664,18 @@ def test_withdraw_with_totp_end_to_end_through_the_devnet(tmp_path: Path) -> Non
                 "/private/optex_confirm_totp", params={"code": codes.next()}, headers=auth
             ).json()
             assert confirmed["result"]["confirmed"], confirmed
+
+            # The address book through the public API: a TOTP code, then the delay.
+            book = {"currency": "USDC", "type": "withdrawal", "address": ADDRESS}
+            added = http.get(
+                "/private/add_to_address_book", params={**book, "tfa": codes.next()}, headers=auth
+            ).json()
+            assert added["result"]["status"] == "waiting", added
+            active_ms = added["result"]["waiting_timestamp"]
+            assert active_ms - added["result"]["creation_timestamp"] == DEVNET_DELAY_MS
+            early = _withdraw(http, auth, _devnet_withdrawal(owner, USDC), codes.next())
+            assert early["error"]["data"]["reason"] == "address_pending", early
+            time.sleep(max(0.0, active_ms / 1000 - time.time()) + 0.2)
 
             chain_before, root_before, start_height = _chain(home, "user2")
             engine_before = _engine_balance(http, auth)
@@ -507,6 +733,10 @@ def test_withdraw_with_totp_end_to_end_through_the_devnet(tmp_path: Path) -> Non
                 "/private/get_withdrawals", params={"currency": "USDC"}, headers=auth
             ).json()["result"]
             assert [w["transaction_id"] for w in listed["data"]] == [tx_hash(paid).hex()]
+            # The devnet's gateway proves the paid balance from validator 0's state.
+            proof = http.get("/public/optex_get_proof", params={"account": "user2"}).json()
+            proven = verify_account_proof(decode_proof(base64.b64decode(proof["result"]["proof"])))
+            assert proven.record.balances["USDC"] == chain_before - amount
         status = json.loads((home / "settle" / "status.json").read_text())
         # The refused one is remembered (so a later direct payout would be debited), not paid.
         assert status["withdrawals"] == {

@@ -268,7 +268,9 @@ class ReferenceBook:
                 return MarketReason.TRIGGER_ALREADY_REACHED
         elif cmd.trigger_price is not None:
             return MarketReason.INVALID_COMBINATION
-        if cmd.tif is TimeInForce.GTD:
+        if cmd.tif is TimeInForce.GTD or (
+            cmd.tif is TimeInForce.GTC and cmd.expire_ts_ms is not None
+        ):
             if cmd.expire_ts_ms is None:
                 return MarketReason.EXPIRY_TIME_REQUIRED
             if cmd.expire_ts_ms <= cmd.ts_ms:

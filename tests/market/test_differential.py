@@ -67,7 +67,7 @@ def new_orders(draw: st.DrawFn) -> dict[str, Any]:
         "order_type": order_type,
         "tif": tif,
     }
-    if tif is TimeInForce.GTD:
+    if tif is TimeInForce.GTD or (tif is TimeInForce.GTC and draw(st.integers(0, 4)) == 0):
         fields["expire_delta"] = draw(st.integers(-1, 8))
     if triggered:
         fields["trigger_price"] = draw(ticks) * TICK
@@ -233,7 +233,7 @@ def uniform_command(rng: random.Random) -> tuple[str, dict[str, Any]]:
             "order_type": order_type,
             "tif": tif,
         }
-        if tif is TimeInForce.GTD:
+        if tif is TimeInForce.GTD or (tif is TimeInForce.GTC and rng.random() < 0.2):
             fields["expire_delta"] = rng.randint(-1, 12)
         if order_type not in (OrderType.LIMIT, OrderType.MARKET):
             fields["trigger_price"] = rng.randint(95, 105) * TICK

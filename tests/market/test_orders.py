@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from optex.market import (
     AdvanceTime,
     AmendOrder,
@@ -316,3 +318,22 @@ def test_commands_built_with_plain_strings_behave_like_their_enums() -> None:
     e.process(NewOrder(1, "a", NAME, "sell", LOT, price=100 * TICK, tif="gtd", expire_ts_ms=9))  # type: ignore[arg-type]
     assert depth(e) == ([], [(100, 1)])
     assert of(e.process(AdvanceTime(9)), OrderExpired)
+
+
+@pytest.mark.parametrize("tif", [TimeInForce.IOC, TimeInForce.FOK])
+def test_fok_counts_a_reduce_only_iceberg_it_self_trades_with_as_matching_fills_it(
+    tif: TimeInForce,
+) -> None:
+    """Found by a long differential stream (seed 487638): a reduce-only maker capped below its
+    visible slice keeps the rest of the slice at the head, and a self-trade leaves its position
+    (so its cap) unchanged. FOK's dry run dropped the maker after the first capped slice and
+    killed an order that matching fills in full, as IOC shows."""
+    e = engine()
+    e.process(SetPosition(1, "b", NAME, 6 * LOT))
+    e.process(sell(2, "b", 6, 100, reduce_only=True, display_quantity=3 * LOT))
+    e.process(SetPosition(3, "b", NAME, 2 * LOT))  # now each slice is capped at 2 lots
+    e.process(sell(4, "c", 1, 101))
+    events = e.process(buy(5, "b", 7, 101, tif=tif))
+    assert sum(lots for *_, lots in fills(events)) == 7
+    assert not of(events, OrderCancelled)
+    assert depth(e) == ([], [])

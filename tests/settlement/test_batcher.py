@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from optex.chain import TradeBatch
+from optex.chain import TradeBatch, fill_record_id
 from optex.core import ManualClock
-from optex.crypto import Side
-from optex.market import AmendOrder, NewOrder
+from optex.crypto import Side, replacement, sign_order
+from optex.exchange import PlaceSignedOrder
+from optex.market import AmendOrder, NewOrder, OrderAmended
 from optex.settlement import Batcher, BatcherConfig, LocalChain, SettlementReason, nonce_of
-from tests.chain.kit import OPERATOR, PERP, T0, Chain
+from tests.chain.kit import OPERATOR, PERP, T0, Chain, trader
 from tests.settlement.kit import (
     INDEX,
     LOT,
@@ -128,6 +129,42 @@ async def test_an_amended_signed_order_cannot_be_proven_and_is_reported(tmp_path
     assert batcher.unsettled[0].reason == SettlementReason.UNPROVABLE_FILL.reason
     assert "signed quantity" in batcher.unsettled[0].message
     assert batches(local) == []
+
+
+async def test_fills_before_and_after_a_signed_edit_settle_and_match_the_engine(
+    tmp_path: Path,
+) -> None:
+    engine = await engine_with_setup(tmp_path)
+    chain, local = local_chain(ACCOUNTS)
+    first = signed("alice", Side.SELL, INDEX, 3 * LOT)
+    receipt = await engine.place(first)
+    order_id = receipt.events[0].order_id  # type: ignore[union-attr]
+    await engine.place(signed("bob", Side.BUY, INDEX, 2 * LOT))
+    # The edit: 5 lots in total (2 already filled), one tick dearer; signed by alice's key.
+    edit = replacement(
+        first, price=INDEX + TICK, quantity=5 * LOT, nonce=10**9, expiry_ms=T0 + 3_600_000
+    )
+    amended = await engine.submit(PlaceSignedOrder(0, sign_order(trader("alice"), edit)))
+    assert any(isinstance(e, OrderAmended) and e.order_id == order_id for e in amended.events)
+    await engine.place(signed("carol", Side.BUY, INDEX + TICK, 4 * LOT))  # fills the 3 left
+    batcher = Batcher(config(tmp_path), local)
+    await batcher.start()
+    try:
+        await until(lambda: batcher.checkpoint.committed_fills == 2)
+    finally:
+        await batcher.stop()
+        await engine.close()
+    assert batcher.unsettled_count == 0
+    for account in ACCOUNTS:
+        assert chain_position(chain, account) == engine.position(account)
+        ledger_account = chain.ledger.account(account)
+        assert ledger_account is not None
+        assert ledger_account.balances["USDC"] == engine.balance(account)
+    assert chain_position(chain, "alice") == -5 * LOT
+    record = chain.ledger.get(
+        "fill/" + fill_record_id(first.order_hash, first.public_key, "alice").hex()
+    )
+    assert record is not None and (record.quantity, record.revision) == (5 * LOT, 1)
 
 
 async def test_a_batch_the_ledger_refuses_is_split_and_only_the_bad_fill_is_left_out(

@@ -38,11 +38,12 @@ from optex.crypto import (
     SignedOrder,
     TradingKeyAuthorization,
     TradingScope,
+    replacement,
     sign,
     sign_order,
 )
 from optex.exchange import PlaceSignedOrder, SetPrices
-from optex.market import AddInstrument, CancelOrder, OrderAccepted
+from optex.market import AddInstrument, CancelOrder, OrderAccepted, OrderAmended
 from optex.node import LocalCluster
 from optex.risk import Mark
 from optex.settlement import EngineLink, RpcChain, WithdrawalDesk
@@ -203,12 +204,27 @@ async def test_deposit_place_fill_cancel_withdraw_end_to_end(net: Net) -> None:
     client = await processes.connect(net.engine_home)
     await client.submit(AddInstrument(0, INSTRUMENT))
     await client.submit(SetPrices(0, {"BTC": INDEX}, {PERP: Mark(INDEX)}))
-    # Signed orders cross in the engine; the rest of the maker's order is cancelled.
-    accepted = await client.submit(PlaceSignedOrder(0, order(net, "maker", Side.SELL, BTC)))
+    # Signed orders cross in the engine; the maker edits its order with a signed replacement
+    # (7/10 in total, the 4/10 filled included), the next fill is governed by the replacement,
+    # and the rest of it is cancelled.
+    maker_order = order(net, "maker", Side.SELL, BTC)
+    accepted = await client.submit(PlaceSignedOrder(0, maker_order))
     maker_id = next(e.order_id for e in accepted.events if isinstance(e, OrderAccepted))
     await client.submit(PlaceSignedOrder(0, order(net, "taker", Side.BUY, 4 * BTC // 10)))
+    edit = replacement(
+        maker_order,
+        quantity=7 * BTC // 10,
+        nonce=next(_order_nonces),
+        expiry_ms=maker_order.intent.expiry_ms,
+    )
+    amended = await client.submit(PlaceSignedOrder(0, sign_order(net.traders["maker"], edit)))
+    assert any(isinstance(e, OrderAmended) for e in amended.events), amended.events
+    await client.submit(PlaceSignedOrder(0, order(net, "taker", Side.BUY, 2 * BTC // 10)))
     await client.submit(CancelOrder(0, "maker", order_id=maker_id))
-    wait_for(lambda: status(net.settle_home).get("committed_fills") == 1, "the fill did not settle")
+    wait_for(
+        lambda: status(net.settle_home).get("committed_fills") == 2, "the fills did not settle"
+    )
+    assert status(net.settle_home).get("unsettled_fills") == 0
     # A withdrawal: the engine debits first (margin checked), then the chain pays out.
     link = EngineLink(net.engine_home)
     desk = WithdrawalDesk(net.root / "desk", chain, link, chain_id=CHAIN)
@@ -225,7 +241,7 @@ async def test_deposit_place_fill_cancel_withdraw_end_to_end(net: Net) -> None:
     await client.close()
     # The ledger's accounts are the engine's: balances after fees and the withdrawal, positions.
     engine_maker, engine_taker = engine_account(net, "maker"), engine_account(net, "taker")
-    assert engine_taker[1] == 4 * BTC // 10 and engine_maker[1] == -4 * BTC // 10
+    assert engine_taker[1] == 6 * BTC // 10 and engine_maker[1] == -6 * BTC // 10
     assert engine_taker[0] < 1_999_000 * USDC  # paid a fee and withdrew
     chain.close()
     ledger_home = net.cluster.network.homes[1]
@@ -235,7 +251,7 @@ async def test_deposit_place_fill_cancel_withdraw_end_to_end(net: Net) -> None:
     assert chain_account(ledger, "maker") == engine_maker
     assert chain_account(ledger, "taker") == engine_taker
     proven = verify_account_proof(prove_account(ledger, "taker"))  # the state root commits it
-    assert proven.record.positions[PERP].quantity == 4 * BTC // 10
+    assert proven.record.positions[PERP].quantity == 6 * BTC // 10
     ledger.store.close()  # type: ignore[attr-defined]
     net.cluster.start(1)
 

@@ -54,7 +54,7 @@ from optex.chain._records import (
 )
 from optex.chain._state import Overlay, State
 from optex.chain._store import BlockStore, MemoryStore, SqliteStore, StateStore
-from optex.chain._trade import SignatureCache
+from optex.chain._trade import SignatureCache, fill_record_id
 from optex.chain._tx import (
     Delegate,
     Deposit,
@@ -135,6 +135,7 @@ __all__ = [
     "dump_genesis",
     "encode_proof",
     "encode_record",
+    "fill_record_id",
     "load_genesis",
     "proof_root",
     "prove_account",

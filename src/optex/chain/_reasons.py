@@ -38,6 +38,9 @@ class ChainReason(ReasonCode):
     OFF_GRID = 5027, "the price or quantity is not on the instrument's tick and lot grid"
     SELF_TRADE = 5028, "an account cannot trade with itself"
     ROLE_NOT_ALLOWED = 5029, "a post-only order cannot take, and only a resting limit order makes"
+    ORDER_REPLACED = 5030, "the signed order was replaced by a later revision the chain has seen"
+    REPLACEMENT_CONFLICT = 5031, "another signed order already holds this revision of the order"
+    REPLACEMENT_MISMATCH = 5032, "a replacement must keep the order's key, account and expiry"
 
     NOT_A_VALIDATOR = 5040, "the key or address is not a validator"
     VALIDATOR_EXISTS = 5041, "the account or key already runs a validator"

@@ -106,10 +106,21 @@ class Counter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Filled(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How much of a signed order has been filled, until the order expires."""
+    """How much a signed order and its replacements have filled, until the latest expires.
+
+    Kept under the hash of the chain's first order (its ``origin``). ``revision``,
+    ``order_hash``, ``signer`` and ``account`` describe the latest revision a fill used: an
+    older revision is refused from then on, another order at that revision is a fork, and a
+    replacement must come from the same key and account. ``expiry_ms`` is the latest expiry of
+    the revisions seen (a replacement never expires earlier than what it replaces).
+    """
 
     quantity: int
     expiry_ms: int
+    revision: int = 0
+    order_hash: bytes = b""
+    signer: bytes = b""
+    account: str = ""
 
 
 class Validator(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -3,9 +3,12 @@
 An expired instrument settles at the first oracle index price voted at or after its expiry:
 every position receives ``quantity x value`` (the payoff for options, the price for futures)
 less its cost, each rounded down against its holder; what rounding leaves goes to the fee pool,
-so the total is conserved exactly. Funding moves ``quantity x index x rate`` between perpetual
-positions every interval
-(``quantity x mark x rate``, the rate from the voted mark and index), rounded the same way.
+so the total is conserved exactly. Funding moves ``quantity x mark x rate`` between perpetual
+positions every interval (the rate from the voted mark and index), rounded the same way.
+
+Each holder's credit is an event of its own (``settlement_credit``, ``funding_credit``: account,
+instrument, quantity held, amount), followed by the instrument's ``settled`` or ``funding``
+event: the exchange's engine applies the chain's amounts from them.
 """
 
 from __future__ import annotations
@@ -60,14 +63,35 @@ def _holders(ctx: Context, name: str) -> list[tuple[str, Account]]:
     return found
 
 
-def _pay(ctx: Context, name: str, settle: str, credits: list[tuple[str, Account, int]]) -> None:
-    total = sum(credit for _, _, credit in credits)
-    if total > 0:
-        raise InvariantViolation(f"settling {name} created {total} base units")
-    for account_name, account, credit in credits:
+def _pay(
+    ctx: Context,
+    name: str,
+    settle: str,
+    credits: list[tuple[str, Account, int, int]],
+    *,
+    kind: str,
+    realized: int = 0,
+) -> None:
+    """Credit each holder, say so in a ``kind`` event per holder, and give the rounding dust to
+    the fee pool.
+
+    ``credits`` are ``(account, record to write, credit, quantity held)``. ``realized`` is the sum
+    of the entry costs the credits already subtract (futures being settled): those leave the
+    state's cost basis as they enter the balances, so they are no part of the dust. Open
+    futures' costs need not sum to zero (a position closed at a profit realized its cost early),
+    so counting them as dust would create or destroy money.
+
+    The per-holder events are what the exchange's engine applies (``optex.settlement``'s chain
+    watcher): the chain's own amounts, so that the engine's balances equal the chain's.
+    """
+    dust = -(sum(credit for _, _, credit, _ in credits) + realized)
+    if dust < 0:
+        raise InvariantViolation(f"settling {name} created {-dust} base units")
+    for account_name, account, credit, quantity in credits:
         ctx.put_account(account_name, with_balance(account, settle, credit, allow_negative=True))
-    if total:
-        ctx.pool_add(settle, -total)
+        ctx.emit(kind, account=account_name, instrument=name, quantity=quantity, amount=credit)
+    if dust:
+        ctx.pool_add(settle, dust)
 
 
 def settle_expired(ctx: Context) -> None:
@@ -86,14 +110,15 @@ def settle_expired(ctx: Context) -> None:
         value = expiry_value(instrument, index.price)
         scale = asset(instrument.underlying).scale
         credits = []
+        realized = 0
         for account_name, account in _holders(ctx, name):
             position = account.positions[name]
             credit = settlement_credit(position.quantity, value, position.cost, scale)
             positions = {k: v for k, v in account.positions.items() if k != name}
-            credits.append(
-                (account_name, msgspec.structs.replace(account, positions=positions), credit)
-            )
-        _pay(ctx, name, instrument.settlement, credits)
+            closed = msgspec.structs.replace(account, positions=positions)
+            credits.append((account_name, closed, credit, position.quantity))
+            realized += position.cost
+        _pay(ctx, name, instrument.settlement, credits, kind="settlement_credit", realized=realized)
         del remaining[name]
         ctx.view.put(SETTLED + name, Price(index.price, ctx.now_ms))
         ctx.emit("settled", instrument=name, price=index.price, positions=len(credits))
@@ -116,13 +141,17 @@ def pay_funding(ctx: Context) -> None:
         if rate == 0:
             continue
         scale = asset(instrument.underlying).scale
-        credits = [
-            (
-                account_name,
-                account,
-                funding_credit(account.positions[name].quantity, mark.price, rate, scale),
-            )
-            for account_name, account in _holders(ctx, name)
-        ]
-        _pay(ctx, name, instrument.settlement, credits)
-        ctx.emit("funding", instrument=name, rate_ppm=rate, positions=len(credits))
+        credits = []
+        for account_name, account in _holders(ctx, name):
+            quantity = account.positions[name].quantity
+            credit = funding_credit(quantity, mark.price, rate, scale)
+            credits.append((account_name, account, credit, quantity))
+        _pay(ctx, name, instrument.settlement, credits, kind="funding_credit")
+        ctx.emit(
+            "funding",
+            instrument=name,
+            rate_ppm=rate,
+            mark=mark.price,
+            index=index.price,
+            positions=len(credits),
+        )

@@ -3,8 +3,11 @@
 The operator matches orders but cannot invent or alter one: each fill carries the two signed
 orders, and the ledger checks each order's signature, that its trading key is registered and not
 revoked or expired, its chain, expiry and instrument, that the price is within both limits and on
-the grid, and that the order's cumulative fills (tracked per order hash) never exceed its size.
-A batch runs on one overlay, so one bad fill rejects the whole batch.
+the grid, and that the order's cumulative fills never exceed its size. Fills are counted per
+chain of replacements (under the first order's hash, ``SignedOrder.origin_hash``), so a signed
+replacement (an edit) continues its predecessor's count, and once a revision is used the older
+ones are refused: see :func:`_add_filled`. A batch runs on one overlay, so one bad fill rejects
+the whole batch.
 
 Ed25519 verification dominates the cost. A resting maker order fills many times, so a verified
 ``(order hash, key, signature)`` is remembered in :class:`SignatureCache`; the cache only
@@ -121,18 +124,77 @@ def _within_limit(order: SignedOrder, price: int) -> bool:
 def _add_filled(
     ctx: Context, digest: bytes, order: SignedOrder, quantity: int, new: dict[int, list[bytes]]
 ) -> None:
-    key = FILLED + digest.hex()
-    record = ctx.view.get(key)
-    if record is None:
-        new.setdefault(order.intent.expiry_ms // EXPIRY_BUCKET_MS, []).append(digest)
-    total = (record.quantity if record else 0) + quantity
-    if total > order.intent.quantity:
+    """Count ``quantity`` against the order's chain of replacements, or refuse the fill.
+
+    One record per chain, under its origin's hash, holds the quantity filled by all its
+    revisions. A revision older than the latest one used is refused (the order it replaced
+    cannot be replayed), and so is a second order at the latest revision (a fork) or one that
+    does not name the latest as the order it replaces. The total never exceeds the quantity of
+    the revision filling now, which is the latest the chain has seen.
+    """
+    intent = order.intent
+    record_id = fill_record_id(intent.origin or digest, order.public_key, intent.account)
+    key = FILLED + record_id.hex()
+    record: Filled | None = ctx.view.get(key)
+    prior = 0
+    if record is not None:
+        _check_revision(record, digest, order)
+        prior = record.quantity
+    total = prior + quantity
+    if total > intent.quantity:
         raise Conflict(
             ChainReason.OVERFILL,
-            f"fills of {total} exceed the order's {order.intent.quantity}",
+            f"fills of {total} exceed the order's {intent.quantity}",
             order_hash=digest.hex(),
         )
-    ctx.view.put(key, Filled(total, order.intent.expiry_ms))
+    expiry = max(intent.expiry_ms, record.expiry_ms if record is not None else 0)
+    if record is None or expiry // EXPIRY_BUCKET_MS != record.expiry_ms // EXPIRY_BUCKET_MS:
+        # Pruned in the minute of its latest expiry (an earlier bucket keeps a stale entry
+        # that prune_expired_fills skips).
+        new.setdefault(expiry // EXPIRY_BUCKET_MS, []).append(record_id)
+    ctx.view.put(
+        key,
+        Filled(total, expiry, intent.revision, digest, order.public_key, intent.account),
+    )
+
+
+def fill_record_id(origin: bytes, signer: bytes, account: str) -> bytes:
+    """Where a chain of replacements counts its fills (the ledger key ``fill/<hex>``).
+
+    The origin's hash alone is not enough: ``origin`` is a field its signer chooses, so an order
+    naming someone else's origin would otherwise count in their record, and one filled first
+    would make their real orders look replaced. Bound to the signing key and the account (which
+    every revision of a chain shares), each signer counts only in records of its own.
+    """
+    return hashlib.sha256(b"optex.chain/filled/v1" + origin + signer + account.encode()).digest()
+
+
+def _check_revision(record: Filled, digest: bytes, order: SignedOrder) -> None:
+    intent = order.intent
+    if intent.revision < record.revision:
+        raise Conflict(
+            ChainReason.ORDER_REPLACED,
+            f"revision {intent.revision} was replaced by revision {record.revision}",
+            order_hash=digest.hex(),
+        )
+    if intent.revision == record.revision:
+        if digest != record.order_hash:
+            raise Conflict(ChainReason.REPLACEMENT_CONFLICT, order_hash=digest.hex())
+        return
+    if intent.revision == record.revision + 1 and intent.replaces != record.order_hash:
+        raise Conflict(
+            ChainReason.REPLACEMENT_CONFLICT,
+            "the replacement names another order than the latest revision",
+            order_hash=digest.hex(),
+        )
+    # The record is the signer's and the account's own (fill_record_id): a replacement signed
+    # by another key or for another account counts in a record of its own, extending nothing.
+    if intent.expiry_ms < record.expiry_ms:
+        raise InvalidInput(
+            ChainReason.REPLACEMENT_MISMATCH,
+            "a replacement expires no earlier than the order it replaces",
+            order_hash=digest.hex(),
+        )
 
 
 class BatchTotals:
@@ -255,7 +317,11 @@ def prune_expired_fills(ctx: Context) -> None:
     for minute in done:
         key = expiry_bucket_key(minute)
         for digest in ctx.view.get(key).hashes:
-            ctx.view.delete(FILLED + digest.hex())
+            record_key = FILLED + digest.hex()
+            record = ctx.view.get(record_key)
+            # A replacement may have moved the record's expiry to a later minute: it stays.
+            if record is not None and record.expiry_ms // EXPIRY_BUCKET_MS < current:
+                ctx.view.delete(record_key)
         ctx.view.delete(key)
     ctx.view.put(EXPIRY_INDEX, ExpiryIndex(tuple(m for m in index.minutes if m >= current)))
 

@@ -34,6 +34,19 @@ def register(subparsers: Any) -> None:
         "--gateway-port", type=int, default=8000, help="127.0.0.1 port of the gateway (0: any)"
     )
     parser.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument(
+        "--funding-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="perpetual funding interval of a new home's chain (default: 8 hours)",
+    )
+    parser.add_argument(
+        "--background-nice",
+        type=int,
+        default=10,
+        help="run validators and settlement this much below the engine and gateway (0-19)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.set_defaults(handler=run)
 
@@ -50,5 +63,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         gateway_port=args.gateway_port,
         steps=args.steps,
+        funding_interval_s=args.funding_interval,
+        background_nice=args.background_nice,
     )
     return run_devnet(config)

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fsync", choices=[p.value for p in FsyncPolicy], default=FsyncPolicy.ALWAYS.value
     )
-    parser.add_argument("--snapshot-every", type=int, default=1000, metavar="ENTRIES")
+    parser.add_argument("--snapshot-every", type=int, default=10_000, metavar="ENTRIES")
     parser.add_argument("--chain-id", default="optex-devnet")
     parser.add_argument(
         "--events", default=None, metavar="nats://HOST:PORT", help="publish events on NATS"

@@ -1,5 +1,6 @@
-"""``optex gateway --home DIR --engine HOST:PORT``: the Deribit-compatible JSON-RPC gateway
-(HTTP and WebSocket, TLS with ``--cert``/``--key``) in front of an engine service."""
+"""``optex gateway --home DIR --engine HOST:PORT [--node http://HOST:PORT]``: the
+Deribit-compatible JSON-RPC gateway (HTTP and WebSocket, TLS with ``--cert``/``--key``) in front
+of an engine service, forwarding chain proofs to a validator node's RPC."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", type=Path, default=None, help="TLS private key (PEM)")
     parser.add_argument("--password-file", type=Path, default=None, help="the keystore password")
     parser.add_argument(
+        "--node",
+        default=None,
+        metavar="http://HOST:PORT",
+        help="a validator node's RPC for public/optex_get_proof (default: gateway.json's node_rpc)",
+    )
+    parser.add_argument(
         "--init", action="store_true", help="create the home (config and a new key) if missing"
     )
 
@@ -64,6 +71,7 @@ def run_gateway(args: argparse.Namespace) -> int:
         cert=args.cert,
         key=args.key,
         password_file=args.password_file,
+        node=args.node,
     )
     return run(options)
 

@@ -7,13 +7,21 @@ works unchanged, with typed results (msgspec Structs) and Deribit's error codes 
 so the API secret never leaves the machine), refreshed, heartbeating, reconnected and
 resubscribed; :class:`Client` is the same client for synchronous code. ``place_signed_order``
 signs an order with the user's own trading key locally, so the exchange operator can match it
-but could not have made it. Depends on ``optex.core`` and ``optex.crypto`` only.
+but could not have made it; a signed order whose answer was lost is sent again, safely, since
+the exchange places the same signed bytes at most once (:func:`outcome_unknown` says when an
+answer was lost). Depends on ``optex.core`` and ``optex.crypto`` only.
 See docs/client.md.
 """
 
 from optex.client._async import AsyncClient
 from optex.client._auth import ClientCredentials, ClientSignature, Credentials, client_signature
-from optex.client._errors import ApiError, ClientError, ClientReason
+from optex.client._errors import (
+    ApiError,
+    ClientError,
+    ClientReason,
+    outcome_unknown,
+    rate_limited_for_s,
+)
 from optex.client._framing import (
     Heartbeat,
     Publication,
@@ -80,7 +88,9 @@ __all__ = [
     "client_signature",
     "decode_message",
     "encode_request",
+    "outcome_unknown",
     "prepare_signed_order",
+    "rate_limited_for_s",
     "signed_order_params",
     "ws_url",
 ]

@@ -8,8 +8,17 @@ subscribed is the session's job (``_session``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from optex.client._errors import (
+    ApiError,
+    ClientError,
+    ClientReason,
+    outcome_unknown,
+    rate_limited_for_s,
+    replayed,
+)
 from optex.client._models import (
     AccountSummary,
     Instrument,
@@ -23,7 +32,12 @@ from optex.client._models import (
     UserTrades,
 )
 from optex.client._session import Session
-from optex.client._signed import prepare_signed_order, signed_order_params
+from optex.client._signed import (
+    RESEND_FIRST_DELAY_S,
+    RESEND_MAX_DELAY_S,
+    prepare_signed_order,
+    signed_order_params,
+)
 from optex.crypto import OrderIntent, PrivateKey, SignedOrder
 
 
@@ -159,13 +173,17 @@ class AsyncClient(Session):
         """``private/cancel_all``: how many orders were cancelled."""
         return await self._call("private/cancel_all", {}, int)
 
-    async def place_signed_order(self, intent: OrderIntent, trading_key: PrivateKey) -> OrderResult:
+    async def place_signed_order(
+        self, intent: OrderIntent, trading_key: PrivateKey, *, resend_for_s: float | None = None
+    ) -> OrderResult:
         """Sign ``intent`` here with ``trading_key`` and send it natively
         (``private/optex_place_signed_order``). ``nonce`` and ``expiry_ms`` left at 0 are set
         by the client: the nonce increases per key, the expiry is ``order_lifetime_ms`` ahead.
-        The key never leaves this process; only the signed order is sent."""
+        The key never leaves this process; only the signed order is sent. An answer lost on
+        the way is recovered by sending the same signed order again (:meth:`send_signed_order`).
+        """
         order = self.sign_order(intent, trading_key)
-        return await self.send_signed_order(order)
+        return await self.send_signed_order(order, resend_for_s=resend_for_s)
 
     def sign_order(self, intent: OrderIntent, trading_key: PrivateKey) -> SignedOrder:
         """The signed order :meth:`place_signed_order` would send (nonce and expiry set)."""
@@ -177,10 +195,56 @@ class AsyncClient(Session):
             lifetime_ms=self.order_lifetime_ms,
         )
 
-    async def send_signed_order(self, order: SignedOrder) -> OrderResult:
-        """Send an already signed order (``private/optex_place_signed_order``)."""
+    async def send_signed_order(
+        self, order: SignedOrder, *, resend_for_s: float | None = None
+    ) -> OrderResult:
+        """Send an already signed order (``private/optex_place_signed_order``).
+
+        When the answer is lost (``CONNECTION_LOST``, ``REQUEST_TIMEOUT``, ``NOT_CONNECTED``,
+        or 13028 when the gateway cannot reach its engine) the same signed bytes are sent again,
+        with growing pauses, for up to ``resend_for_s`` (default ``request_timeout_s``; 0: never)
+        and never once the order's signature has expired. The exchange places a signed order at
+        most once and answers a repeat with the original order as it is now (or the original
+        refusal), so the result is exactly what a first answer would have said, brought up to
+        date. A resend refused as ``too_many_requests`` (10028) is sent again after the wait
+        the server asks for: raising it would hide that the first send's outcome is unknown.
+        If time runs out, the last failure is raised: the outcome is still unknown. A repeat
+        the exchange recognises but can no longer answer for raises ``ORDER_OUTCOME_UNKNOWN``.
+        """
+        budget = self.request_timeout_s if resend_for_s is None else resend_for_s
+        if not budget >= 0:
+            raise ClientError(ClientReason.INVALID_ARGUMENT, "resend_for_s is not negative")
         params = signed_order_params(order)
-        return await self._call("private/optex_place_signed_order", params, OrderResult)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        delay = RESEND_FIRST_DELAY_S
+        sent_before = False
+        while True:
+            try:
+                return await self._call("private/optex_place_signed_order", params, OrderResult)
+            except (ClientError, ApiError) as error:
+                if sent_before and replayed(error):
+                    raise ClientError(ClientReason.ORDER_OUTCOME_UNKNOWN) from error
+                wait_s = rate_limited_for_s(error) if sent_before else None
+                if wait_s is None:
+                    if not outcome_unknown(error):
+                        raise
+                    wait_s = delay
+                    delay = min(delay * 2, RESEND_MAX_DELAY_S)
+                # A resend must reach the exchange before the signature expires, or the
+                # refusal "expired" would hide whether the first send placed it.
+                expires_in_s = (order.intent.expiry_ms - self.clock.now_ms()) / 1000
+                if loop.time() + wait_s > min(deadline, loop.time() + expires_in_s - 1):
+                    if outcome_unknown(error) or not sent_before:
+                        raise
+                    raise ClientError(
+                        ClientReason.REQUEST_TIMEOUT,
+                        "refused on resending until the time ran out: the order may have run",
+                    ) from error
+                sent_before = sent_before or not (
+                    isinstance(error, ClientError) and error.code is ClientReason.NOT_CONNECTED
+                )
+            await asyncio.sleep(wait_s)
 
     # Account --------------------------------------------------------------------------------
 

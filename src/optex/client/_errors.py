@@ -14,7 +14,7 @@ sending it again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from optex.core import OptexError, ReasonCode, register_reasons
 
@@ -31,6 +31,11 @@ class ClientReason(ReasonCode):
     NO_CREDENTIALS = 7806, "the client has no credentials to authenticate with"
     INVALID_ARGUMENT = 7807, "an argument is not valid"
     CHANNEL_REFUSED = 7808, "the server did not confirm the subscription to these channels"
+    ORDER_OUTCOME_UNKNOWN = (
+        7809,
+        "an earlier send of this signed order reached the exchange, which no longer knows what "
+        "became of it: look for it by its label",
+    )
 
 
 register_reasons(ClientReason, range(7800, 7900))
@@ -55,3 +60,40 @@ class ApiError(Exception):
 
     def __repr__(self) -> str:
         return f"ApiError(code={self.code}, message={self.message!r}, data={self.data!r})"
+
+
+ENGINE_UNAVAILABLE: Final = 13028
+"""Deribit's ``temporarily_unavailable``: the gateway's engine did not answer (it may have
+journaled the order before it went away)."""
+TOO_MANY_REQUESTS: Final = 10028
+_UNKNOWN: Final = frozenset(
+    {ClientReason.CONNECTION_LOST, ClientReason.REQUEST_TIMEOUT, ClientReason.NOT_CONNECTED}
+)
+
+
+def outcome_unknown(error: BaseException) -> bool:
+    """Whether a send that failed with ``error`` may or may not have placed the order.
+
+    ``NOT_CONNECTED`` sent nothing, but is listed because waiting for the reconnect and sending
+    then is the right response to it as well.
+    """
+    if isinstance(error, ClientError):
+        return error.code in _UNKNOWN
+    return isinstance(error, ApiError) and error.code == ENGINE_UNAVAILABLE
+
+
+def rate_limited_for_s(error: BaseException) -> float | None:
+    """How long the server asked to wait if ``error`` is its ``too_many_requests`` (10028)."""
+    if not isinstance(error, ApiError) or error.code != TOO_MANY_REQUESTS:
+        return None
+    wait_ms = error.data.get("retry_after_ms") if isinstance(error.data, dict) else None
+    return wait_ms / 1000 if isinstance(wait_ms, int) and 0 <= wait_ms < 60_000 else 1.0
+
+
+def replayed(error: BaseException) -> bool:
+    """Whether ``error`` is the exchange refusing a signed order it has seen before."""
+    return (
+        isinstance(error, ApiError)
+        and isinstance(error.data, dict)
+        and error.data.get("reason") == "order_replayed"
+    )

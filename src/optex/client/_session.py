@@ -31,7 +31,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from optex.client._auth import Credentials
 from optex.client._connection import Connection
-from optex.client._errors import ApiError, ClientError, ClientReason
+from optex.client._errors import (
+    ENGINE_UNAVAILABLE,
+    ApiError,
+    ClientError,
+    ClientReason,
+    rate_limited_for_s,
+)
 from optex.client._framing import Publication
 from optex.client._models import (
     AuthToken,
@@ -230,9 +236,15 @@ class Session:
             try:
                 await self._restore(conn)
             except ApiError as exc:
+                await conn.close()
+                wait_s = rate_limited_for_s(exc)
+                if wait_s is not None or exc.code == ENGINE_UNAVAILABLE:
+                    # Busy, not refused: a restarted gateway's clients all log in at once.
+                    log.info("reconnect attempt %d deferred: %s", attempt + 1, exc.message)
+                    await asyncio.sleep(wait_s or 0)
+                    continue
                 # the server is there and says no (a revoked key, a channel refused): retrying
                 # would only repeat the refusal
-                await conn.close()
                 self._fail(exc)
                 return
             except ClientError as exc:

@@ -1,4 +1,5 @@
-"""Orders signed by the user's own trading key: nonces, expiry, and the native request.
+"""Orders signed by the user's own trading key: nonces, expiry, the native request, and
+resending one whose answer was lost.
 
 The exchange refuses a signed order whose ``(account, key, nonce)`` it has seen while that
 order is live, so nonces must never repeat for a key — also not after the program restarts.
@@ -7,6 +8,14 @@ within a process, and ahead of any earlier run's nonces as long as the clock doe
 and a key signs fewer than a thousand orders a millisecond. ``expiry_ms`` bounds how long the
 signature can be used at all (the exchange refuses more than 24 h ahead); for a good-til-date
 order it is also when the order leaves the book.
+
+A signed order is its own idempotency key. The exchange never places the same signed bytes twice
+(its replay guard knows every nonce the key used, its journal every order's hash) and answers a
+repeat with what became of the original: the order as it is now, or the original refusal
+(found by the order's hash). So when the answer to
+a send is lost — the connection dropped, no answer came in time, the gateway could not reach its
+engine — the outcome is unknown, and :func:`outcome_unknown` says so; sending the same bytes
+again is then the way to learn it, never a risk of a second order.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from optex.crypto import OrderIntent, PrivateKey, SignedOrder, sign_order
 DEFAULT_ORDER_LIFETIME_MS: Final = 3_600_000
 """One hour: long enough for any network delay, far inside the exchange's 24 h limit."""
 _U64: Final = 2**64
+RESEND_FIRST_DELAY_S: Final = 0.05
+RESEND_MAX_DELAY_S: Final = 1.0
 
 
 class NonceSource:

@@ -27,6 +27,7 @@ from optex.crypto._audit import (
     encode_audit_line,
     verify_audit,
 )
+from optex.crypto._auth import Authenticator
 from optex.crypto._delegation import (
     DELEGATE_DOMAIN,
     REVOKE_DOMAIN,
@@ -54,12 +55,12 @@ from optex.crypto._keystore import (
 from optex.crypto._orders import (
     ORDER_DOMAIN,
     OrderIntent,
-    ReplayGuard,
     SignedOrder,
-    accept_order,
+    check_replacement,
     decode_signed_order,
     encode_signed_order,
     order_hash,
+    replacement,
     sign_order,
     verify_order,
 )
@@ -70,6 +71,7 @@ from optex.crypto._reasons import (
     SecurityReason,
     deribit_error,
 )
+from optex.crypto._replay import NonceRecord, ReplayGuard, accept_order
 from optex.crypto._requests import (
     BasicCredentials,
     BearerCredentials,
@@ -82,7 +84,17 @@ from optex.crypto._requests import (
 )
 from optex.crypto._scopes import Access, Area, Scopes, parse_scope, scopes_from_text
 from optex.crypto._text import check_amount, key_name, normalize_address, normalize_label
-from optex.crypto._tokens import Authenticator, AuthResult, Session, TokenStore
+from optex.crypto._token_state import (
+    FamilyRecord,
+    FamilyRevoked,
+    LoginRecord,
+    TokenChange,
+    TokenKind,
+    TokenRecord,
+    TokensIssued,
+    TokenState,
+)
+from optex.crypto._tokens import AuthResult, Session, TokenStore
 from optex.crypto._totp import (
     TotpAlgorithm,
     TotpEnrolment,
@@ -94,7 +106,7 @@ from optex.crypto._totp import (
     qr_text,
     totp,
 )
-from optex.crypto._withdrawals import AllowedAddress, WithdrawalGuard
+from optex.crypto._withdrawals import AllowedAddress, WithdrawalGuard, WithdrawalState
 
 __all__ = [
     "AUDIT_DOMAIN",
@@ -117,13 +129,17 @@ __all__ = [
     "DERIBIT_ERROR_CODES",
     "DERIBIT_ERROR_MESSAGES",
     "Delegations",
+    "FamilyRecord",
+    "FamilyRevoked",
     "HmacCredentials",
     "KeyAuthority",
     "KeyRole",
     "Keystore",
     "KeystoreFormat",
+    "LoginRecord",
     "MasterKey",
     "NonceCache",
+    "NonceRecord",
     "ORDER_DOMAIN",
     "OrderIntent",
     "OrderType",
@@ -141,7 +157,12 @@ __all__ = [
     "SignedAuthorization",
     "SignedOrder",
     "TimeInForce",
+    "TokenChange",
+    "TokenKind",
+    "TokenRecord",
+    "TokenState",
     "TokenStore",
+    "TokensIssued",
     "TotpAlgorithm",
     "TotpEnrolment",
     "TotpGuard",
@@ -150,9 +171,11 @@ __all__ = [
     "TradingKeyRevocation",
     "TradingScope",
     "WithdrawalGuard",
+    "WithdrawalState",
     "accept_order",
     "change_password",
     "check_amount",
+    "check_replacement",
     "client_signature_string",
     "decode_audit_line",
     "decode_keystore",
@@ -177,6 +200,7 @@ __all__ = [
     "provisioning_uri",
     "qr_svg",
     "qr_text",
+    "replacement",
     "scopes_from_text",
     "sign",
     "sign_authorization",

@@ -1,16 +1,24 @@
 """Signed orders: what a trading key commits to, and how the receiver checks it.
 
 An :class:`OrderIntent` is signed in domain ``"order/v1"`` on its chain. :func:`verify_order`
-is a pure function (structure, chain, expiry, key authority, signature); a
-:class:`ReplayGuard` remembers the orders it has accepted until they expire, which is all the
-memory replay protection needs: an expired order is refused by :func:`verify_order` anyway, so
-it can be forgotten.
+is a pure function (structure, chain, expiry, key authority, signature); replay protection
+is ``optex.crypto._replay``'s :class:`~optex.crypto.ReplayGuard`, which remembers nonces per
+trading key.
+
+A signed order may *replace* an earlier one (Deribit's edit): it names the order it replaces
+(``replaces``, that order's hash), the first order of the chain of replacements (``origin``)
+and its place in that chain (``revision``, 1 for the first replacement). Its ``quantity`` is the
+total of the whole chain, what was filled before included. :func:`replacement` builds one from
+the order it replaces and :func:`check_replacement` is the one rule of what a replacement may
+change (price, quantity, trigger price, nonce, a later-or-equal expiry) and what it may not
+(everything else, and the signing key). The ledger keys its fill count by ``origin`` and refuses
+a revision older than one it has seen, so an old order cannot be replayed after its
+replacement and the chain's total never exceeds the latest signed quantity (docs/settlement.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 from typing import Final
 
 import msgspec
@@ -18,7 +26,6 @@ import msgspec
 from optex.core import (
     Conflict,
     InvalidInput,
-    LimitExceeded,
     OrderType,
     Side,
     TimeInForce,
@@ -39,6 +46,8 @@ MAX_ORDER_LIFETIME_MS: Final = 24 * 3600 * 1000
 MAX_CLIENT_ORDER_ID: Final = 64
 _I64_MAX: Final = 2**63 - 1
 _U64: Final = 2**64
+_U32: Final = 2**32
+ORDER_HASH_SIZE: Final = 32
 
 
 class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +73,9 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     trigger_price: int = 0
     nonce: int
     expiry_ms: int
+    replaces: bytes = b""
+    origin: bytes = b""
+    revision: int = 0
 
     def __post_init__(self) -> None:
         # Decoding gives enum members; an intent built in Python may hold the plain strings
@@ -110,6 +122,27 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             )
         if not 0 <= self.nonce < _U64 or not 0 < self.expiry_ms < _U64:
             raise _invalid("nonce and expiry_ms are unsigned 64-bit integers", "nonce")
+        self._check_replacement_fields()
+
+    def _check_replacement_fields(self) -> None:
+        if isinstance(self.revision, bool) or not 0 <= self.revision < _U32:
+            raise _invalid("revision is an integer from 0 to 2^32-1", "revision")
+        if self.revision == 0:
+            if self.replaces or self.origin:
+                raise _invalid("an original order (revision 0) replaces nothing", "replaces")
+            return
+        for name, value in (("replaces", self.replaces), ("origin", self.origin)):
+            if len(value) != ORDER_HASH_SIZE:
+                raise _invalid(f"{name} is a {ORDER_HASH_SIZE}-byte order hash", name)
+        if (self.revision == 1) != (self.replaces == self.origin):
+            raise _invalid(
+                "the first replacement (revision 1) replaces its origin, and only it does", "origin"
+            )
+
+    @property
+    def is_replacement(self) -> bool:
+        """Whether this order replaces an earlier one (``revision`` above 0)."""
+        return self.revision > 0
 
 
 _ENUM_FIELDS: Final = (("side", Side), ("order_type", OrderType), ("time_in_force", TimeInForce))
@@ -130,6 +163,12 @@ class SignedOrder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     def order_hash(self) -> bytes:
         """The order's identity: the hash of its signed bytes (the signature excluded)."""
         return order_hash(self.intent)
+
+    @property
+    def origin_hash(self) -> bytes:
+        """The hash of the first order of its chain of replacements (its own if an original):
+        the key under which the ledger counts what the chain filled."""
+        return self.intent.origin or order_hash(self.intent)
 
 
 def order_hash(intent: OrderIntent) -> bytes:
@@ -177,8 +216,8 @@ def verify_order(
     """Check a signed order completely, except for replay; return its order hash.
 
     Checks, in order: well-formed fields, this chain, not expired, expiry not further ahead than
-    ``max_lifetime_ms`` (which bounds the replay guard's memory), the key is authorized to trade
-    for the account, and the signature covers exactly these fields.
+    ``max_lifetime_ms`` (which bounds how long the chain keeps an order's fill record), the key
+    is authorized to trade for the account, and the signature covers exactly these fields.
     """
     intent = order.intent
     intent.check()
@@ -196,68 +235,81 @@ def verify_order(
     return order_hash(intent)
 
 
-class ReplayGuard:
-    """The signed orders accepted and not yet expired: a second use of one is refused.
-
-    Both the order hash and the ``(account, key, nonce)`` triple must be new. Entries are
-    forgotten once their order expires, and the guard holds at most ``max_entries`` live orders,
-    so its memory is bounded by the order rate times the maximum lifetime.
-    """
-
-    def __init__(self, max_entries: int = 1_000_000) -> None:
-        self.max_entries = max_entries
-        self._hashes: set[bytes] = set()
-        self._nonces: set[tuple[str, bytes, int]] = set()
-        self._expiries: list[tuple[int, bytes, tuple[str, bytes, int]]] = []
-
-    def __len__(self) -> int:
-        return len(self._hashes)
-
-    def prune(self, now_ms: int) -> None:
-        """Forget orders that expired at or before ``now_ms``."""
-        while self._expiries and self._expiries[0][0] <= now_ms:
-            _, digest, nonce_key = heapq.heappop(self._expiries)
-            self._hashes.discard(digest)
-            self._nonces.discard(nonce_key)
-
-    def check(self, order: SignedOrder, now_ms: int) -> None:
-        """Raise if ``order`` (or its nonce) was seen; changes nothing."""
-        self.prune(now_ms)
-        intent = order.intent
-        if order_hash(intent) in self._hashes:
-            raise Conflict(SecurityReason.ORDER_REPLAYED, "this signed order was already used")
-        if (intent.account, order.public_key, intent.nonce) in self._nonces:
-            raise Conflict(SecurityReason.ORDER_REPLAYED, "this nonce was already used")
-        if len(self._hashes) >= self.max_entries:
-            raise LimitExceeded(SecurityReason.REPLAY_CACHE_FULL)
-
-    def remember(self, order: SignedOrder, now_ms: int) -> None:
-        """Record an accepted order until it expires (after :meth:`check` passed)."""
-        self.check(order, now_ms)
-        intent = order.intent
-        digest = order_hash(intent)
-        nonce_key = (intent.account, order.public_key, intent.nonce)
-        self._hashes.add(digest)
-        self._nonces.add(nonce_key)
-        heapq.heappush(self._expiries, (intent.expiry_ms, digest, nonce_key))
-
-
-def accept_order(
-    order: SignedOrder,
-    guard: ReplayGuard,
+def replacement(
+    previous: SignedOrder,
     *,
-    chain_id: str,
-    now_ms: int,
-    authority: KeyAuthority,
-    max_lifetime_ms: int = MAX_ORDER_LIFETIME_MS,
-) -> bytes:
-    """Verify a signed order and remember it in ``guard``; a rejected order changes nothing."""
-    digest = verify_order(
-        order,
-        chain_id=chain_id,
-        now_ms=now_ms,
-        authority=authority,
-        max_lifetime_ms=max_lifetime_ms,
+    price: int | None = None,
+    quantity: int | None = None,
+    trigger_price: int | None = None,
+    nonce: int,
+    expiry_ms: int,
+) -> OrderIntent:
+    """The intent that replaces ``previous`` (to be signed with the same trading key).
+
+    ``quantity`` is the new total, the part already filled included (Deribit's edit); ``None``
+    keeps a value. The expiry is never earlier than ``previous``'s: the ledger forgets an
+    order's fill count when the latest revision it saw expires, so a replacement that expired
+    first would let the order it replaced be filled again.
+    """
+    old = previous.intent
+    digest = order_hash(old)
+    return msgspec.structs.replace(
+        old,
+        price=old.price if price is None else price,
+        quantity=old.quantity if quantity is None else quantity,
+        trigger_price=old.trigger_price if trigger_price is None else trigger_price,
+        nonce=nonce,
+        expiry_ms=max(expiry_ms, old.expiry_ms),
+        replaces=digest,
+        origin=old.origin or digest,
+        revision=old.revision + 1,
     )
-    guard.remember(order, now_ms)
-    return digest
+
+
+_FIXED_ON_REPLACE: Final = (
+    "chain_id",
+    "account",
+    "instrument",
+    "side",
+    "order_type",
+    "time_in_force",
+    "client_order_id",
+    "reduce_only",
+    "post_only",
+)
+
+
+def check_replacement(previous: SignedOrder, new: SignedOrder) -> None:
+    """Refuse ``new`` unless it is a valid replacement of ``previous``; changes nothing.
+
+    The replacement must name ``previous`` (hash, origin, next revision), be signed by the same
+    trading key (another key, even one of the same account, would let whoever holds it take over
+    an order it never signed), keep every field but price, quantity, trigger price, nonce and
+    expiry, and expire no earlier.
+    """
+    old, intent = previous.intent, new.intent
+    digest = order_hash(old)
+    if intent.replaces != digest:
+        raise Conflict(SecurityReason.INVALID_ORDER, "the replacement names another order")
+    if intent.origin != (old.origin or digest) or intent.revision != old.revision + 1:
+        raise Conflict(
+            SecurityReason.INVALID_ORDER,
+            f"the replacement must be revision {old.revision + 1} of the same origin",
+        )
+    if new.public_key != previous.public_key:
+        raise Unauthorized(
+            SecurityReason.INVALID_ORDER, "a replacement is signed by the key that signed the order"
+        )
+    for name in _FIXED_ON_REPLACE:
+        if getattr(intent, name) != getattr(old, name):
+            raise InvalidInput(
+                SecurityReason.INVALID_ORDER,
+                f"a replacement changes only price, quantity and trigger price, not {name}",
+                field=name,
+            )
+    if intent.expiry_ms < old.expiry_ms:
+        raise InvalidInput(
+            SecurityReason.INVALID_ORDER,
+            "a replacement expires no earlier than the order it replaces",
+            field="expiry_ms",
+        )

@@ -35,6 +35,14 @@ class AllowedAddress(msgspec.Struct, frozen=True):
     active_from_ms: int
 
 
+class WithdrawalState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One account's allowlist and recent withdrawals, to persist (the guard keeps nothing on
+    disk): ``history`` holds ``(at_ms, amount)`` per asset, oldest first."""
+
+    addresses: tuple[AllowedAddress, ...] = ()
+    history: dict[str, tuple[tuple[int, int], ...]] = msgspec.field(default_factory=dict)
+
+
 class WithdrawalGuard:
     """The withdrawal checks of all accounts; pure state, time passed in."""
 
@@ -53,6 +61,29 @@ class WithdrawalGuard:
         self.activation_delay_ms = activation_delay_ms
         self._addresses: dict[tuple[str, str, str], AllowedAddress] = {}
         self._history: dict[tuple[str, str], deque[tuple[int, int]]] = {}
+
+    def export(self, account: str) -> WithdrawalState:
+        """``account``'s allowlist and withdrawal history, to persist."""
+        history = {
+            symbol: tuple(entries)
+            for (acct, symbol), entries in sorted(self._history.items())
+            if acct == account and entries
+        }
+        return WithdrawalState(tuple(self.addresses(account)), history)
+
+    def restore(self, account: str, state: WithdrawalState) -> None:
+        """Take back a state :meth:`export` gave, replacing what the guard held for
+        ``account``: addresses keep their activation time and past withdrawals keep counting
+        towards the daily limit across a restart."""
+        check_account(account)
+        for address_key in [k for k in self._addresses if k[0] == account]:
+            del self._addresses[address_key]
+        for history_key in [k for k in self._history if k[0] == account]:
+            del self._history[history_key]
+        for entry in state.addresses:
+            self._addresses[(account, entry.asset, entry.address)] = entry
+        for symbol, entries in state.history.items():
+            self._history[(account, symbol)] = deque(entries)
 
     def addresses(self, account: str) -> list[AllowedAddress]:
         """An account's allowlist."""

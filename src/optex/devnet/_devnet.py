@@ -26,6 +26,7 @@ from typing import Any, Final
 from rich.console import Console
 from rich.table import Table
 
+from optex.chain import Deposit as ChainDeposit
 from optex.chain import RegisterTradingKey, load_genesis, sign_tx
 from optex.chain.consensus import TimeoutConfig
 from optex.core import (
@@ -36,9 +37,20 @@ from optex.core import (
     asset,
     listed_instruments,
 )
-from optex.crypto import decode_keystore, decrypt_key
+from optex.crypto import (
+    KeyRole,
+    PrivateKey,
+    TradingKeyAuthorization,
+    TradingScope,
+    decode_keystore,
+    decrypt_key,
+    encode_keystore,
+    encrypt_key,
+    sign_authorization,
+)
 from optex.devnet._errors import DevnetReason
 from optex.devnet._feed import IndexFeed
+from optex.devnet._oracle import OracleVoter, oracle_symbols
 from optex.devnet._quoter import (
     LP_ACCOUNT,
     EngineSession,
@@ -48,9 +60,15 @@ from optex.devnet._quoter import (
     maker_account,
     publish_prices,
 )
+from optex.devnet._signer import QuoteSigner
 from optex.devnet._supervisor import Supervisor
-from optex.exchange import load_delegations_file
-from optex.gateway import GatewayConfig, init_home, provision_account
+from optex.exchange import (
+    DelegationRecord,
+    DelegationsFile,
+    load_delegations_file,
+    save_delegations_file,
+)
+from optex.gateway import GatewayConfig, WithdrawalPolicy, init_home, provision_account
 from optex.node import RpcClient, free_ports, init_network, load_config
 
 log = logging.getLogger(__name__)
@@ -77,6 +95,12 @@ FAST_TIMEOUTS: Final = TimeoutConfig(
 )
 MAKER_DEPOSIT_USDC: Final = 10_000_000
 LP_DEPOSIT_USDC: Final = 100_000_000
+MAKERS_DIR: Final = "makers"
+"""The market makers' encrypted trading keys (their owner keys are in ``chain/keys``)."""
+MAKER_DEPOSITS_FILE: Final = "maker-deposits.json"
+MAKER_KEY_TTL_MS: Final = 365 * 24 * 3600 * 1000
+CHAIN_WAIT_S: Final = 60.0
+"""How long the devnet waits for a transaction it sent to be committed before giving up."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +122,14 @@ class DevnetConfig:
     """Where the gateway listens on 127.0.0.1 (0: any free port)."""
     steps: int | None = None
     """Stop after this many steps (for tests and scripted runs); ``None`` runs until Ctrl-C."""
+    funding_interval_s: float | None = None
+    """The chain's perpetual funding interval, written into a new home's genesis (``None``: the
+    genesis default, 8 hours). A home keeps its genesis: another value there is refused."""
+    background_nice: int = 10
+    """How many steps below the trading path (engine, gateway) the validators and the
+    settlement replay run. They verify and replay every order again, so on a two-core machine
+    they would otherwise take half the CPU from matching during a burst; lowered, they settle
+    a burst a little after it instead (0: equal priority)."""
 
     def check(self) -> None:
         """Refuse settings a devnet cannot run with, before anything starts."""
@@ -109,6 +141,11 @@ class DevnetConfig:
             (0 < self.vol < 5, "the volatility must be in (0, 5)"),
             (self.steps is None or self.steps >= 0, "--steps must not be negative"),
             (0 <= self.gateway_port <= 65535, "--gateway-port must be from 0 to 65535"),
+            (0 <= self.background_nice <= 19, "--background-nice must be from 0 to 19"),
+            (
+                self.funding_interval_s is None or 1 <= self.funding_interval_s <= 86_400,
+                "--funding-interval must be from 1 to 86400 seconds",
+            ),
         ]
         for ok, message in problems:
             if not ok:
@@ -158,6 +195,9 @@ class Devnet:
         self.users: list[str] = []
         self.gateway_url: str | None = None
         self.credentials: list[dict[str, str]] = []
+        self.voter: OracleVoter | None = None
+        self.maker_keys: dict[str, PrivateKey] = {}
+        """Each market maker account's delegated trading key."""
 
     # Starting ------------------------------------------------------------------------------
 
@@ -176,6 +216,9 @@ class Devnet:
                 self._wait_for_block()
                 status.update("gateway: API keys and delegated trading key for each user")
                 self._provision_gateway()
+                status.update("market makers: owner and trading keys, deposits on chain")
+                self._provision_makers()
+                self._fund_makers()
                 status.update("engine: recovering from its snapshot and journal")
                 self._start_engine()
                 status.update("engine: listing instruments, funding accounts, first prices")
@@ -186,6 +229,9 @@ class Devnet:
                 self._register_trading_keys()
                 status.update("settlement: following the engine's journal")
                 self._start_settlement()
+                status.update("oracle: each validator votes the index and marks on chain")
+                self.voter = OracleVoter.open(self.home / CHAIN_DIR, self.rpc_ports)
+                self.voter.start()
                 status.update("market makers: catching up with the engine's journal")
                 self._start_quoting()
         except BaseException:
@@ -218,12 +264,26 @@ class Devnet:
                 ports=[(ports[2 * i], ports[2 * i + 1]) for i in range(count)],
                 timeouts=FAST_TIMEOUTS,
                 underlyings={u: DEFAULT_LISTING_RULES[u] for u in self.config.spots},
+                oracle_symbols=oracle_symbols(self.config.spots),
+                funding_interval_ms=self._funding_interval_ms(),
             )
             self.users = sorted(network.users)
             return network.homes
+        wanted = self._funding_interval_ms()
+        written = load_genesis(root / "genesis.json").funding.interval_ms
+        if wanted is not None and wanted != written:
+            raise InvalidInput(
+                DevnetReason.HOME_MISMATCH,
+                f"{self.home}'s chain funds every {written / 1000:g} s; start it without "
+                "--funding-interval or with that value, or use another --home",
+            )
         homes = [root / f"node{i}" for i in range(count)]
         self.users = sorted(p.stem for p in (root / "keys").glob("user*.json"))
         return homes
+
+    def _funding_interval_ms(self) -> int | None:
+        interval = self.config.funding_interval_s
+        return None if interval is None else round(interval * 1000)
 
     def _start_node(self, i: int, node_home: Path) -> None:
         config = load_config(node_home)
@@ -233,7 +293,10 @@ class Devnet:
             return _node_height(config.rpc_port) is not None
 
         self.supervisor.start(
-            f"node{i}", ["-m", "optex.node", "--home", str(node_home)], ready=ready
+            f"node{i}",
+            ["-m", "optex.node", "--home", str(node_home)],
+            ready=ready,
+            nice=self.config.background_nice,
         )
 
     def _wait_for_block(self, timeout_s: float = 60.0) -> None:
@@ -287,7 +350,11 @@ class Devnet:
         password = self._password()
         # The devnet's own settlement status tells users when a withdrawal completed.
         status = self.home / SETTLE_DIR / "status.json"
-        config = GatewayConfig(settle_status=str(status))
+        # A new withdrawal address waits a minute, not the production day (docs/devnet.md).
+        config = GatewayConfig(
+            settle_status=str(status),
+            withdrawals=WithdrawalPolicy(address_delay_ms=60_000),
+        )
         init_home(gateway_home, password=password, config=config, scrypt_n=2**14)
         keys = self.home / CHAIN_DIR / "keys"
         for user in self.users:
@@ -303,6 +370,124 @@ class Devnet:
 
     def _password(self) -> str:
         return (self.home / CHAIN_DIR / PASSWORD_FILE).read_text().strip()
+
+    def _maker_deposits(self) -> dict[str, int]:
+        """What each market maker account is given on chain, in USDC base units."""
+        unit = asset("USDC").scale
+        deposits = {maker_account(u): MAKER_DEPOSIT_USDC * unit for u in self.config.spots}
+        deposits[LP_ACCOUNT] = LP_DEPOSIT_USDC * unit
+        return deposits
+
+    def _provision_makers(self) -> None:
+        """Once per market maker account: an owner key (beside the users' in ``chain/keys``),
+        a trading key (``makers/``) and the owner-signed delegation of it in the delegations
+        file the engine reads. ``_register_trading_keys`` records it on chain with the users'.
+        Run before the engine and the gateway start, so nothing else writes the file."""
+        password = self._password()
+        keys = self.home / CHAIN_DIR / "keys"
+        trading_dir = self.home / MAKERS_DIR
+        trading_dir.mkdir(exist_ok=True)
+        path = self.home / GATEWAY_DIR / "delegations.json"
+        content = load_delegations_file(path)
+        owners = dict(content.owners)
+        records = list(content.authorizations)
+        now = time.time_ns() // 1_000_000
+        for account in sorted(self._maker_deposits()):
+            owner = _key(keys / f"{account}.json", password, account, KeyRole.OWNER)
+            trading = _key(trading_dir / f"{account}.json", password, account, KeyRole.TRADING)
+            self.maker_keys[account] = trading
+            owners[account] = owner.public_key.raw
+            messages = [r.signed().message for r in records]
+            mine = [m for m in messages if m.account == account]
+            if any(
+                isinstance(m, TradingKeyAuthorization)
+                and m.trading_key == trading.public_key.raw
+                and m.expiry_ms > now + 24 * 3600 * 1000
+                for m in mine
+            ):
+                continue
+            message = TradingKeyAuthorization(
+                chain_id=content.chain_id,
+                account=account,
+                trading_key=trading.public_key.raw,
+                scopes=(TradingScope.CANCEL, TradingScope.TRADE),
+                not_before_ms=now - 60_000,
+                expiry_ms=now + MAKER_KEY_TTL_MS,
+                nonce=max((m.nonce for m in mine), default=-1) + 1,
+            )
+            records.append(DelegationRecord.of(sign_authorization(owner, message)))
+        save_delegations_file(path, DelegationsFile(content.chain_id, owners, records))
+
+    def _fund_makers(self) -> None:
+        """Once per market maker: a bridge deposit on chain opens its account with its owner
+        key and credits its USDC; ``optex settle``'s chain watcher then credits the engine, as
+        for any deposit, so the engine's and the chain's balances start equal. Waits until the
+        deposits are committed (the trading keys can only be registered on an open account)."""
+        marker = self.home / CHAIN_DIR / MAKER_DEPOSITS_FILE
+        done: list[str] = json.loads(marker.read_text()) if marker.exists() else []
+        password = self._password()
+        keys = self.home / CHAIN_DIR / "keys"
+        genesis = load_genesis(self.home / CHAIN_DIR / "genesis.json")
+        bridge = decrypt_key(decode_keystore((keys / "bridge.json").read_bytes()), password)
+        client = RpcClient("127.0.0.1", self.rpc_ports[0])
+        try:
+            sent = []
+            for n, (account, amount) in enumerate(sorted(self._maker_deposits().items())):
+                if account in done:
+                    continue
+                owner = decrypt_key(
+                    decode_keystore((keys / f"{account}.json").read_bytes()), password
+                )
+                body = ChainDeposit(
+                    chain_id=genesis.chain_id,
+                    nonce=time.time_ns() // 1_000 + n,
+                    account=account,
+                    owner_key=owner.public_key.raw,
+                    asset="USDC",
+                    amount=amount,
+                    # The bridge credits one deposit id once: a devnet killed before it wrote
+                    # the marker sends it again, and the chain refuses the second.
+                    deposit_id=f"devnet:maker:{account}",
+                )
+                sent.append(client.broadcast_tx(sign_tx(bridge, body)))
+                done.append(account)
+            self._wait_committed(client, sent, accept=("deposit_replayed",))
+        finally:
+            client.close()
+        marker.write_text(json.dumps(sorted(done)))
+
+    def _wait_committed(
+        self, client: RpcClient, hashes: list[str], accept: tuple[str, ...] = ()
+    ) -> None:
+        """Wait until a decided block holds each transaction; raise if one was refused (unless
+        for a reason in ``accept``) or the chain did not commit them in time."""
+        waiting = set(hashes)
+        # Sent a moment ago: no block decided well before now can hold them.
+        height = max(1, int(client.status()["height"]) - 10)
+        deadline = time.monotonic() + CHAIN_WAIT_S
+        while waiting:
+            top = int(client.status()["height"])
+            while height <= top and waiting:
+                answer = client.block(height)
+                for tx_hash, result in zip(answer["tx_hashes"], answer["results"], strict=True):
+                    if tx_hash not in waiting:
+                        continue
+                    waiting.discard(tx_hash)
+                    if result["code"] != 0 and result["reason"] not in accept:
+                        raise InvalidInput(
+                            DevnetReason.SERVICE_FAILED,
+                            f"the chain refused the devnet's transaction {tx_hash}: "
+                            f"{result['reason']}",
+                        )
+                height += 1
+            if waiting:
+                if time.monotonic() > deadline:
+                    raise InvalidInput(
+                        DevnetReason.SERVICE_FAILED,
+                        f"{len(waiting)} transactions not committed in {CHAIN_WAIT_S:.0f} s",
+                    )
+                self._check_children()
+                time.sleep(0.2)
 
     def _start_gateway(self) -> None:
         assert self.engine_address is not None  # noqa: S101 - set by _start_engine
@@ -324,6 +509,9 @@ class Devnet:
                 f"127.0.0.1:{self.config.gateway_port}",
                 "--password-file",
                 str(self.home / CHAIN_DIR / PASSWORD_FILE),
+                # Validator 0 answers the chain proofs of public/optex_get_proof.
+                "--node",
+                f"http://127.0.0.1:{self.rpc_ports[0]}",
             ],
             ready=lambda: _address_ready(address_file),
             timeout_s=60.0,
@@ -343,6 +531,7 @@ class Devnet:
         password = self._password()
         keys = self.home / CHAIN_DIR / "keys"
         client = RpcClient("127.0.0.1", self.rpc_ports[0])
+        sent = []
         try:
             for record in records.authorizations:
                 authorization = record.authorization
@@ -359,8 +548,11 @@ class Devnet:
                     authorization=authorization,
                     owner_signature=record.signature,
                 )
-                client.broadcast_tx(sign_tx(owner, body))
+                sent.append(client.broadcast_tx(sign_tx(owner, body)))
                 done.append(account)
+            # Committed before anything settles: a fill of a key the chain does not know yet
+            # is refused for good (the market makers trade from their first step).
+            self._wait_committed(client, sent)
         finally:
             client.close()
         marker.write_text(json.dumps(sorted(done)))
@@ -386,6 +578,7 @@ class Devnet:
                 "--log-level",
                 "WARNING",
             ],
+            nice=self.config.background_nice,
         )
 
     def _list_and_fund(self) -> None:
@@ -397,15 +590,21 @@ class Devnet:
         self.instruments = select_instruments(self.config, now)
         self.session = EngineSession(*self.engine_address)
         unit = asset("USDC").scale
-        deposits = {maker_account(u): MAKER_DEPOSIT_USDC * unit for u in self.config.spots}
-        deposits[LP_ACCOUNT] = LP_DEPOSIT_USDC * unit
-        # The users' engine balances mirror what the genesis gave them on chain.
+        # The users' engine balances mirror what the genesis gave them on chain; the market
+        # makers' come from their chain deposits, through the chain watcher (_fund_makers).
+        deposits: dict[str, int] = {}
         genesis = load_genesis(self.home / CHAIN_DIR / "genesis.json")
         for account in genesis.accounts:
             if account.account in self.users:
                 deposits[account.account] = account.balances.get("USDC", 0)
         list_and_fund(self.session, self.instruments, deposits, ts_ms)
-        self.venue = ReplicaVenue("devnet", self.home / ENGINE_DIR / "journal.optexj", self.session)
+        keys, chain_id = self.maker_keys, genesis.chain_id
+        self.venue = ReplicaVenue(
+            "devnet",
+            self.home / ENGINE_DIR / "journal.optexj",
+            self.session,
+            signer=lambda replica: QuoteSigner(chain_id, keys, replica),
+        )
         self.venue.catch_up()
         spots = dict(self.config.spots)
         # A restarted devnet continues from the index the engine last saw.
@@ -419,8 +618,19 @@ class Devnet:
         )
 
     def _start_quoting(self) -> None:
-        ts_ms = time.time_ns() // 1_000_000
+        # The makers' engine accounts open when the chain watcher feeds their deposits.
+        deadline = time.monotonic() + CHAIN_WAIT_S
         self.venue.catch_up()
+        while any(a not in self.venue.risk.ledger.accounts for a in self._maker_deposits()):
+            if time.monotonic() > deadline:
+                raise InvalidInput(
+                    DevnetReason.SERVICE_FAILED,
+                    "the chain watcher did not credit the market makers' deposits to the engine",
+                )
+            self._check_children()
+            time.sleep(0.2)
+            self.venue.catch_up()
+        ts_ms = time.time_ns() // 1_000_000
         self.quoting = Quoting(self.venue, self.instruments)
         self.quoting.start(ts_ms)
 
@@ -437,6 +647,8 @@ class Devnet:
             index = self.feed.step(self.config.step_s)
             marks = self.feed.marks(self.instruments, ts_ms)
             publish_prices(self.session, index, marks, ts_ms)
+            if self.voter is not None:
+                self.voter.submit(index, marks)
             self.quoting.step(ts_ms, index, self.config.vol, marks)
             self._check_children()
             steps += 1
@@ -456,6 +668,9 @@ class Devnet:
 
     def stop(self) -> None:
         """Close the engine session and stop every process, newest first."""
+        if self.voter is not None:
+            self.voter.stop()  # before the nodes go: no vote fails on a node being stopped
+            self.voter = None
         if self.session is not None:
             with contextlib.suppress(OSError, RuntimeError):  # the engine may be gone already
                 self.session.close()
@@ -500,6 +715,17 @@ class Devnet:
         )
         table.add_row("logs", str(self.home / "logs"), "")
         return table
+
+
+def _key(path: Path, password: str, label: str, role: KeyRole) -> PrivateKey:
+    """The key in keystore ``path``, created (encrypted with the devnet password) if missing."""
+    if path.exists():
+        return decrypt_key(decode_keystore(path.read_bytes()), password)
+    key = PrivateKey.generate()
+    keystore = encrypt_key(key, password, label=label, role=role, scrypt_n=2**14)
+    path.write_bytes(encode_keystore(keystore))
+    path.chmod(0o600)
+    return key
 
 
 def _node_height(port: int) -> int | None:

@@ -5,6 +5,11 @@ own books (``optex.risk``); a devnet has neither spot venues nor history, so thi
 both parts. It steps in wall-clock time (the engine stamps commands with its own clock), keeps
 the at-the-money volatility fixed and lets the smile's wings steepen with maturity, so that
 marks, greeks and the market maker's quotes look like a real chain.
+
+The same numbers reach both sides of the exchange: the engine as ``SetPrices`` (its margin,
+marks and quotes) and the chain as every validator's ``PriceVote`` (``_oracle``: each
+underlying's index and its perpetual's mark, from which the chain settles expiries and pays
+funding), so the engine and the chain price from one feed.
 """
 
 from __future__ import annotations

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, cast, get_args
 
 from optex.agents import MarketMaker, MarketMakerParams, Venue
 from optex.core import Instrument, InstrumentKind, OptexError
+from optex.devnet._signer import QuoteSigner
 from optex.exchange import Command, Deposit, EngineClient, Pipeline, Receipt, SetPrices
 from optex.journal import FileFollower
-from optex.market import AddInstrument, Event, MassQuote, Quote, SetMmpConfig
+from optex.market import AddInstrument, Event, MassQuote, NewOrder, Quote, SetMmpConfig
 from optex.market import Command as MarketCommand
 from optex.risk import Mark
 
 log = logging.getLogger(__name__)
+
+MarketEvents: Final = get_args(Event)
 
 LP_ACCOUNT: Final = "devnet-lp"
 LP_LEVELS: Final = 3
@@ -57,13 +60,25 @@ class EngineSession:
 
 
 class ReplicaVenue(Venue):
-    """A venue whose state is a replica of the engine service's, kept by reading its journal."""
+    """A venue whose state is a replica of the engine service's, kept by reading its journal.
 
-    def __init__(self, name: str, journal: Path, session: EngineSession) -> None:
+    With a :class:`QuoteSigner`, the mass quotes and orders of the accounts it holds keys for
+    go to the engine signed (``SignedMassQuote``, ``PlaceSignedOrder``), so that their fills
+    settle on chain; everything else is sent as it is.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        journal: Path,
+        session: EngineSession,
+        signer: Callable[[Pipeline], QuoteSigner] | None = None,
+    ) -> None:
         self.pipeline = Pipeline()
         super().__init__(name, self.pipeline.engine, self.pipeline.risk)
         self.session = session
         self._follower = FileFollower(journal)
+        self.signer = None if signer is None else signer(self.pipeline)
 
     def catch_up(self) -> int:
         """Apply every journal entry written since the last call; how many were applied."""
@@ -75,9 +90,16 @@ class ReplicaVenue(Venue):
         return applied
 
     def submit(self, command: MarketCommand) -> list[Event]:
-        """Send ``command`` to the engine; the events it caused there (a market command causes
-        only the matching engine's events)."""
-        return cast(list[Event], list(self.session.submit(command).events))
+        """Send ``command`` to the engine (signed, when the signer holds the account's key);
+        the market events it caused there."""
+        signer = self.signer
+        if signer is None or not signer.signs(command):
+            return cast(list[Event], list(self.session.submit(command).events))
+        if isinstance(command, MassQuote):
+            receipts = signer.submit_quote(command, self.session.submit)
+        else:
+            receipts = [self.session.submit(signer.signed_order(cast(NewOrder, command)))]
+        return [e for r in receipts for e in r.events if isinstance(e, MarketEvents)]
 
 
 class Quoting:

@@ -13,18 +13,31 @@ replica that follows the primary's journal (file or NATS JetStream), events on a
 :class:`EngineClient` over loopback TCP: submissions, read-only queries of the live state
 (:class:`Queries`) and a stream of every applied entry, for the gateway. A delegations file
 (:class:`DelegationsFile`, read by :class:`FileAuthority`) is the key authority for signed
-orders until the chain provides one. See docs/exchange.md.
+orders until the chain provides one. What the chain decided reaches the engine as commands too:
+:class:`SettleExpiry` at the chain's settlement price and :class:`PayFunding` with the chain's
+amount per account, each applied once. Market makers quote with :class:`SignedMassQuote`, each
+leg a signed order, so their fills settle on chain too. See docs/exchange.md and
+docs/settlement.md.
 """
 
 from optex.exchange._bus import EventBus, Published, Subscription
 from optex.exchange._commands import (
+    ChainCredit,
     Command,
     CommandFailed,
     Deposit,
     Deposited,
     Event,
+    ExpirySettled,
+    FundingPaid,
+    GoverningLeg,
+    PayFunding,
     PlaceSignedOrder,
+    QuoteSlot,
     SetPrices,
+    SettleExpiry,
+    SignedMassQuote,
+    SignedQuotesApplied,
     Withdraw,
     Withdrawn,
     event_kind,
@@ -51,6 +64,7 @@ from optex.exchange._state import combined_hash
 from optex.exchange._wire import EngineClient, Status
 
 __all__ = [
+    "ChainCredit",
     "Command",
     "CommandFailed",
     "DelegationRecord",
@@ -62,16 +76,24 @@ __all__ = [
     "Event",
     "EventBus",
     "ExchangeReason",
+    "ExpirySettled",
     "FileAuthority",
+    "FundingPaid",
+    "GoverningLeg",
     "MAX_COMMAND_BYTES",
+    "PayFunding",
     "Pipeline",
     "PlaceSignedOrder",
     "Published",
     "Queries",
+    "QuoteSlot",
     "Receipt",
     "Sequencer",
     "ServiceConfig",
     "SetPrices",
+    "SettleExpiry",
+    "SignedMassQuote",
+    "SignedQuotesApplied",
     "SnapshotCorrupt",
     "Status",
     "Subscription",

@@ -14,42 +14,49 @@ and returns the events each caused. The stages, in the order they run for every 
    the ledger and releases (or re-sizes) the margin of orders that filled, cancelled or expired;
 5. the events are returned, to be published.
 
-Commands that are the risk engine's alone (deposits, withdrawals, index and mark prices) are
-applied to it
-here as well, and listing an instrument lists it in both engines.
+Commands that are the risk engine's alone (deposits, withdrawals, index and mark prices, and
+the chain's expiry settlements and funding: ``_chain_events``) are applied to it here as well,
+and listing an instrument lists it in both engines.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Mapping
 
 from optex.core import InvalidInput, InvariantViolation, OptexError, decode, encode
-from optex.crypto import SignedOrder, order_hash
+from optex.crypto import ReplayGuard, SignedOrder
+from optex.exchange._chain_events import apply_chain_event
 from optex.exchange._commands import (
     Command,
     CommandFailed,
     Deposit,
     Deposited,
     Event,
+    PayFunding,
     PlaceSignedOrder,
     SetPrices,
+    SettleExpiry,
+    SignedMassQuote,
     Withdraw,
     Withdrawn,
     order_of,
 )
+from optex.exchange._quotes import apply_quote
 from optex.exchange._reasons import ExchangeReason, SnapshotCorrupt
+from optex.exchange._signed import SignedOrders
 from optex.exchange._state import (
     FORMAT_VERSION,
     SnapshotRecord,
     combined_hash,
+    governing_hash,
+    replay_hash,
     restore_risk,
     risk_hash,
     risk_record,
 )
 from optex.journal import JournalEntry
-from optex.market import AddInstrument, MatchingEngine, PriceSource, UpdatePrice
+from optex.market import AddInstrument, AmendOrder, MatchingEngine, PriceSource, UpdatePrice
 from optex.market import Event as MarketEvent
 from optex.risk import PPM, RiskEngine, RiskParams, add_instrument, debit_withdrawal, deposit
 
@@ -65,8 +72,11 @@ class Pipeline:
         self.risk = RiskEngine(params or {})
         self.engine = MatchingEngine(pre_trade=self.risk)
         self.last_seq = 0
-        self._signed: dict[bytes, SignedOrder] = {}
-        self._signed_expiry: list[tuple[int, bytes]] = []
+        self.signed = SignedOrders()
+        """The signed order that governs each live order (``_signed``)."""
+        self.replay = ReplayGuard()
+        """The nonces of every signed order journaled: the sequencer's guard, rebuilt from the
+        journal, so that a restarted sequencer refuses what was accepted before."""
 
     # Applying ------------------------------------------------------------------------------
 
@@ -101,14 +111,17 @@ class Pipeline:
 
     def _dispatch(self, seq: int, command: Command) -> list[Event]:
         if isinstance(command, PlaceSignedOrder):
-            self._remember(command)
-            return self._trade(order_of(command))
+            return self._place_signed(command)
+        if isinstance(command, SignedMassQuote):
+            return apply_quote(command, self.engine, self.signed, self.replay, self._trade)
         if isinstance(command, Deposit):
             return self._deposit(command)
         if isinstance(command, Withdraw):
             return self._withdraw(command)
         if isinstance(command, SetPrices):
             return self._set_prices(command)
+        if isinstance(command, SettleExpiry | PayFunding):
+            return apply_chain_event(self.risk, command)
         if isinstance(command, AddInstrument):
             return self._list(command)
         return self._trade(command)
@@ -118,7 +131,37 @@ class Pipeline:
         # release or apply what was held.
         events: list[MarketEvent] = self.engine.process(command)  # type: ignore[arg-type]
         self.risk.apply(events)
+        if self.signed.governing:
+            self.signed.closed(events, self.engine)
         return list(events)
+
+    def _place_signed(self, command: PlaceSignedOrder) -> list[Event]:
+        # A new signed order opens an order it then governs; a signed replacement amends the
+        # order its predecessor governs and governs it from then on (``_signed``).
+        order = command.order
+        # The sequencer journals no replay, so this raises only on a damaged or foreign journal
+        # (a CommandFailed that changed nothing).
+        self.replay.remember(order)
+        digest = self.signed.remember(order)
+        try:
+            if not order.intent.is_replacement:
+                events = self._trade(order_of(command))
+                self.signed.placed(
+                    digest,
+                    order.intent.account,
+                    events,  # type: ignore[arg-type]
+                    self.engine,
+                )
+                return events
+            amend = self.signed.amend_for(order, command.ts_ms, self.engine)
+            if not isinstance(amend, AmendOrder):
+                return [amend]
+            events = self._trade(amend)
+            assert amend.order_id is not None  # noqa: S101 - narrowing: amend_for names it
+            self.signed.replaced(amend.order_id, digest, events)  # type: ignore[arg-type]
+            return events
+        finally:
+            self.signed.release(digest)
 
     def _list(self, command: AddInstrument) -> list[Event]:
         instrument = command.instrument
@@ -187,15 +230,6 @@ class Pipeline:
         prices.ts_ms = max(prices.ts_ms, ts)
         return events
 
-    def _remember(self, command: PlaceSignedOrder) -> None:
-        ts = command.ts_ms
-        while self._signed_expiry and self._signed_expiry[0][0] <= ts:
-            _, digest = heapq.heappop(self._signed_expiry)
-            self._signed.pop(digest, None)
-        digest = order_hash(command.order.intent)
-        self._signed[digest] = command.order
-        heapq.heappush(self._signed_expiry, (command.order.intent.expiry_ms, digest))
-
     def _failed(self, seq: int, ts_ms: int, exc: OptexError) -> CommandFailed:
         return CommandFailed(ts_ms, seq, int(exc.code), exc.reason, exc.message)
 
@@ -206,14 +240,19 @@ class Pipeline:
         """The time of the last command applied."""
         return self.engine.now_ms
 
-    def live_signed_orders(self) -> list[SignedOrder]:
-        """Signed orders journaled and not yet expired at the last command's time, by hash."""
-        now = self.engine.now_ms
-        return [o for _, o in sorted(self._signed.items()) if o.intent.expiry_ms > now]
+    def governing_order(self, order_id: int) -> SignedOrder | None:
+        """The signed order that governs live order ``order_id`` (``None``: not signed)."""
+        return self.signed.governing_order(order_id)
 
     def state_hash(self) -> bytes:
         """The combined hash: matching engine, risk engine and last sequence (``_state``)."""
-        return combined_hash(self.engine.state_hash(), risk_hash(self.risk), self.last_seq)
+        return combined_hash(
+            self.engine.state_hash(),
+            risk_hash(self.risk),
+            self.last_seq,
+            governing_hash(self.signed.governing),
+            replay_hash(self.replay),
+        )
 
     def snapshot(self) -> bytes:
         """Everything needed to resume after :attr:`last_seq`, as canonical bytes."""
@@ -223,7 +262,9 @@ class Pipeline:
             state_hash=self.state_hash(),
             engine=self.engine.snapshot(),
             risk=risk_record(self.risk),
-            signed=self.live_signed_orders(),
+            signed=self.signed.kept(),
+            governing={str(k): v for k, v in self.signed.governing.items()},
+            nonces=self.replay.export(),
         )
         return encode(record)
 
@@ -243,10 +284,8 @@ class Pipeline:
         restore_risk(risk, record.risk)
         pipeline.engine = MatchingEngine.restore(record.engine, pre_trade=risk)
         pipeline.last_seq = record.last_seq
-        for order in record.signed:
-            digest = order_hash(order.intent)
-            pipeline._signed[digest] = order
-            heapq.heappush(pipeline._signed_expiry, (order.intent.expiry_ms, digest))
+        pipeline.signed.restore(record.signed, record.governing)
+        pipeline.replay = ReplayGuard.restore(record.nonces)
         if pipeline.state_hash() != record.state_hash:
             raise SnapshotCorrupt("the restored state does not have the hash the snapshot recorded")
         return pipeline

@@ -6,7 +6,16 @@ every journal entry's command and events in journal order: the recent trades of 
 and of each account, and the record of each order (live ones and a bounded number of closed
 ones), with the details a client asks about later (average fill price, why it was cancelled).
 Nothing here feeds back into matching or risk, and none of it is part of the state hash: it is
-derived, rebuilt from the journal entries replayed after a snapshot, and bounded in memory.
+derived and bounded in memory.
+
+Closed orders (filled, cancelled, expired) are the order history: at most
+:data:`CLOSED_PER_ACCOUNT` per account (an account's oldest closed record goes first) and
+:data:`CLOSED_ORDERS_KEPT` in all (the oldest closed record of anyone goes first), so one busy
+account cannot push everyone else's history out and the index stays bounded whatever the flow.
+The order records (live and closed) are saved with every engine snapshot (:meth:`Queries.save`,
+at the snapshot's sequence) and loaded with it (:meth:`Queries.load`), then the journal entries
+after the snapshot are observed again, as the pipeline applies them: history survives a restart.
+Trades, 24-hour statistics and average entry prices are rebuilt from those entries only.
 
 Answers are plain msgpack-able values in optex's integer units (prices in settlement base units
 per whole underlying, quantities in underlying base units); converting them to a client's units
@@ -21,8 +30,15 @@ from typing import Any, Final
 
 import msgspec
 
-from optex.core import InvalidInput, NotFound
-from optex.exchange._commands import Command, Event, PlaceSignedOrder, order_of
+from optex.core import InstrumentKind, InvalidInput, NotFound
+from optex.exchange._commands import (
+    Command,
+    CommandFailed,
+    Event,
+    PlaceSignedOrder,
+    SignedMassQuote,
+    order_of,
+)
 from optex.exchange._pipeline import Pipeline
 from optex.exchange._reasons import ExchangeReason
 from optex.market import (
@@ -35,6 +51,7 @@ from optex.market import (
     OrderAmended,
     OrderCancelled,
     OrderExpired,
+    OrderRejected,
     OrderState,
     OrderTriggered,
     Side,
@@ -46,8 +63,14 @@ MAX_COUNT: Final = 1000
 TRADES_KEPT: Final = 1000
 """Trades kept per instrument and per account."""
 CLOSED_ORDERS_KEPT: Final = 100_000
+"""Closed order records kept in all (about 300 bytes each: some 30 MB at most)."""
+CLOSED_PER_ACCOUNT: Final = 1_000
+"""Closed order records kept per account: Deribit's ``count`` maximum, so one page of the
+longest history a client can ask for is always whole."""
 STATS_WINDOW_MS: Final = 24 * 3600 * 1000
 STATS_KEPT: Final = 100_000
+SIGNED_OUTCOMES_KEPT: Final = 100_000
+"""Signed orders whose outcome is remembered by order hash, for answering a resent one."""
 
 
 class OrderView(msgspec.Struct):
@@ -96,6 +119,27 @@ class TradeView(msgspec.Struct, frozen=True):
     index: int | None = None
 
 
+class SignedOutcome(msgspec.Struct, frozen=True):
+    """What became of one signed order: accepted as ``order_id``, or refused with ``code``."""
+
+    account: str
+    order_id: int | None = None
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+class SavedOrders(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The order records at one journal sequence, as :meth:`Queries.save` writes them."""
+
+    seq: int
+    orders: list[OrderView]
+    closed: list[int]
+    """Closed order ids, oldest closed first (the eviction order)."""
+    signed: list[tuple[bytes, SignedOutcome]] = []
+    """Signed orders' outcomes by order hash, oldest first (the eviction order)."""
+
+
 class _Entry(msgspec.Struct):
     """Running average entry of one account's position in one instrument."""
 
@@ -112,10 +156,13 @@ class Queries:
     def __init__(self) -> None:
         self.orders: dict[int, OrderView] = {}
         self._closed: OrderedDict[int, None] = OrderedDict()
+        self._closed_by_account: dict[str, OrderedDict[int, None]] = {}
         self.trades: dict[str, deque[TradeView]] = {}
         self.user_trades: dict[str, deque[TradeView]] = {}
         self._stats: dict[str, deque[tuple[int, int, int]]] = {}
         self._entries: dict[tuple[str, str], _Entry] = {}
+        # Order hash -> what became of it: what a signed order sent again is told.
+        self.signed_outcomes: OrderedDict[bytes, SignedOutcome] = OrderedDict()
         self._handlers: dict[str, _Handler] = {
             "instruments": self._instruments,
             "book": self._book,
@@ -124,6 +171,8 @@ class Queries:
             "open_orders": self._open_orders,
             "order": self._order,
             "orders": self._orders_by_id,
+            "order_history": self._order_history,
+            "signed_outcome": self._signed_outcome_of,
             "user_trades": self._user_trades,
             "account": self._account,
         }
@@ -140,6 +189,8 @@ class Queries:
     ) -> None:
         """Record one journal entry's events (``command`` gives order details events lack)."""
         details = _order_details(command)
+        if isinstance(command, PlaceSignedOrder):
+            self._signed_outcome(command, events)
         for event in events:
             if isinstance(event, OrderAccepted):
                 self._accepted(event, details)
@@ -180,6 +231,26 @@ class Queries:
         if event.order_type.is_triggered:
             view.state = OrderState.UNTRIGGERED.value
         self.orders[event.order_id] = view
+
+    def _signed_outcome(self, command: PlaceSignedOrder, events: Iterable[Event]) -> None:
+        """Remember what became of a signed order, so that the same order sent again (a client
+        that lost the answer retries it) is answered with the original outcome."""
+        account = command.order.intent.account
+        outcome: SignedOutcome | None = None
+        for event in events:
+            if isinstance(event, OrderAccepted) and event.account == account:
+                outcome = SignedOutcome(account, order_id=event.order_id)
+            elif isinstance(event, CommandFailed) or (
+                isinstance(event, OrderRejected) and event.account == account
+            ):
+                outcome = SignedOutcome(account, None, event.code, event.reason, event.message)
+            if outcome is not None:
+                break
+        if outcome is None:
+            return
+        self.signed_outcomes[command.order.order_hash] = outcome
+        while len(self.signed_outcomes) > SIGNED_OUTCOMES_KEPT:
+            self.signed_outcomes.popitem(last=False)
 
     def _fill(self, seq: int, fill: Fill, pipeline: Pipeline) -> None:
         risk = pipeline.risk
@@ -275,10 +346,59 @@ class Queries:
         view.updated_ms = event.ts_ms
 
     def _close(self, order_id: int) -> None:
+        view = self.orders.get(order_id)
+        if view is None or order_id in self._closed:
+            return
         self._closed[order_id] = None
+        mine = self._closed_by_account.setdefault(view.account, OrderedDict())
+        mine[order_id] = None
+        if len(mine) > CLOSED_PER_ACCOUNT:
+            self._forget(next(iter(mine)))
         while len(self._closed) > CLOSED_ORDERS_KEPT:
-            oldest, _ = self._closed.popitem(last=False)
-            self.orders.pop(oldest, None)
+            self._forget(next(iter(self._closed)))
+
+    def _forget(self, order_id: int) -> None:
+        """Drop a closed order's record from every index."""
+        self._closed.pop(order_id, None)
+        view = self.orders.pop(order_id, None)
+        if view is None:
+            return
+        mine = self._closed_by_account.get(view.account)
+        if mine is not None:
+            mine.pop(order_id, None)
+            if not mine:
+                del self._closed_by_account[view.account]
+
+    # Saving --------------------------------------------------------------------------------
+
+    def save(self, seq: int) -> bytes:
+        """The order records (live and closed) as of journal sequence ``seq``, to keep beside
+        the engine snapshot of the same sequence."""
+        saved = SavedOrders(
+            seq, list(self.orders.values()), list(self._closed), list(self.signed_outcomes.items())
+        )
+        return msgspec.msgpack.encode(saved)
+
+    @classmethod
+    def load(cls, data: bytes, seq: int) -> Queries | None:
+        """An index holding the order records :meth:`save` wrote at ``seq``; ``None`` when the
+        data is of another sequence or unreadable (the caller then starts from empty, as before
+        any snapshot: history is derived, never worth refusing to start over)."""
+        try:
+            saved = msgspec.msgpack.decode(data, type=SavedOrders)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if saved.seq != seq:
+            return None
+        queries = cls()
+        queries.orders = {view.order_id: view for view in saved.orders}
+        queries.signed_outcomes = OrderedDict(saved.signed)
+        for order_id in saved.closed:
+            view = queries.orders.get(order_id)
+            if view is not None:
+                queries._closed[order_id] = None
+                queries._closed_by_account.setdefault(view.account, OrderedDict())[order_id] = None
+        return queries
 
     # Answering -----------------------------------------------------------------------------
 
@@ -396,6 +516,21 @@ class Queries:
             raise NotFound(MarketReason.UNKNOWN_ORDER, f"no order {order_id!r:.30} of {account}")
         return msgspec.to_builtins(view)
 
+    def _signed_outcome_of(self, pipeline: Pipeline, args: Mapping[str, Any]) -> Any:
+        """What became of the signed order with hash ``hash`` (hex) of ``account``: a
+        :class:`SignedOutcome`, with its ``order_id`` if it was accepted, else ``None`` and the
+        refusal's ``code``, ``reason`` and ``message``."""
+        account = _account(args)
+        digest = args.get("hash")
+        try:
+            key = bytes.fromhex(digest) if isinstance(digest, str) else b""
+        except ValueError:
+            key = b""
+        outcome = self.signed_outcomes.get(key)
+        if outcome is None or outcome.account != account:
+            raise NotFound(MarketReason.UNKNOWN_ORDER, f"no signed order {digest!r:.70}")
+        return msgspec.to_builtins(outcome)
+
     def _orders_by_id(self, pipeline: Pipeline, args: Mapping[str, Any]) -> Any:
         account = _account(args)
         ids = args.get("order_ids")
@@ -403,6 +538,51 @@ class Queries:
             raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, "order_ids is a list")
         views = [self.orders.get(i) for i in ids if type(i) is int]
         return [msgspec.to_builtins(v) for v in views if v is not None and v.account == account]
+
+    def _order_history(self, pipeline: Pipeline, args: Mapping[str, Any]) -> Any:
+        """An account's closed orders, most recently closed first: ``count`` of them after
+        skipping ``offset``, of one ``instrument`` or of an ``underlying`` and ``kind``
+        (``option`` or ``future``), closed at or after ``since_ms``; fully unfilled ones only
+        with ``include_unfilled``."""
+        account = _account(args)
+        instrument = _optional_str(args, "instrument")
+        underlying = _optional_str(args, "underlying")
+        kind = _optional_str(args, "kind")
+        if kind not in (None, "option", "future"):
+            raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, "kind is option or future")
+        since = _optional_int(args, "since_ms")
+        count = _count(args, "count", MAX_COUNT, default=20)
+        offset = _optional_int(args, "offset") or 0
+        if not 0 <= offset <= CLOSED_ORDERS_KEPT:
+            raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, "offset is 0 or more")
+        unfilled = args.get("include_unfilled", False)
+        if not isinstance(unfilled, bool):
+            raise InvalidInput(ExchangeReason.UNKNOWN_REQUEST, "include_unfilled is a boolean")
+        listed = pipeline.risk.ledger.instruments
+        chosen: list[Any] = []
+        skipped = 0
+        for order_id in reversed(self._closed_by_account.get(account, ())):
+            view = self.orders[order_id]
+            if since is not None and view.updated_ms < since:
+                break  # closed in journal order, so everything further back is older still
+            if instrument is not None and view.instrument != instrument:
+                continue
+            if underlying is not None or kind is not None:
+                found = listed.get(view.instrument)
+                if found is None or underlying not in (None, found.underlying):
+                    continue
+                is_option = found.kind is InstrumentKind.OPTION
+                if kind is not None and (kind == "option") != is_option:
+                    continue
+            if view.filled == 0 and not unfilled:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            chosen.append(msgspec.to_builtins(view))
+            if len(chosen) == count:
+                break
+        return chosen
 
     def _account(self, pipeline: Pipeline, args: Mapping[str, Any]) -> Any:
         account = _account(args)
@@ -451,14 +631,14 @@ def _order_details(command: Command | None) -> dict[str, Any] | None:
     elif isinstance(command, NewOrder):
         order = command
         signed = False
-    elif isinstance(command, MassQuote):
+    elif isinstance(command, MassQuote | SignedMassQuote):
         return {
             "tif": "gtc",
-            "post_only": command.post_only.value != "off",
+            "post_only": isinstance(command, SignedMassQuote) or command.post_only.value != "off",
             "reduce_only": False,
             "trigger_price": None,
             "display_quantity": None,
-            "signed": False,
+            "signed": isinstance(command, SignedMassQuote),
         }
     else:
         return None

@@ -24,8 +24,9 @@ from typing import Any, Final
 import msgspec
 
 from optex.core import Clock, InvalidInput, OptexError, decode, encode
-from optex.crypto import KeyAuthority, ReplayGuard, verify_order
-from optex.exchange._commands import Command, Event, PlaceSignedOrder
+from optex.crypto import KeyAuthority, ReplayGuard, SecurityReason, verify_order
+from optex.exchange._commands import Command, Event, PlaceSignedOrder, SignedMassQuote
+from optex.exchange._quotes import verify_quote
 from optex.exchange._reasons import ExchangeReason
 from optex.journal import AppendResult, FileJournal, Journal
 
@@ -103,8 +104,18 @@ class Sequencer:
     # Accepting -----------------------------------------------------------------------------
 
     async def submit(self, command: Command | bytes, key: str | None = None) -> Receipt:
-        """Validate, journal and apply one command; raises an ``OptexError`` if refused."""
-        pending = self.accept(command, key)
+        """Validate, journal and apply one command; raises an ``OptexError`` if refused.
+
+        A signed order refused as a replay is refused only once everything accepted before it
+        has been applied: the replay may be a client resending an order whose answer it lost,
+        and the caller can then look up what became of the original (``signed_outcome`` query).
+        """
+        try:
+            pending = self.accept(command, key)
+        except OptexError as exc:
+            if exc.code is SecurityReason.ORDER_REPLAYED:
+                await self.drain()
+            raise
         return await pending
 
     def accept(self, command: Command | bytes, key: str | None = None) -> asyncio.Future[Receipt]:
@@ -118,11 +129,18 @@ class Sequencer:
             if self.authority is None:
                 raise InvalidInput(ExchangeReason.SIGNED_ORDERS_DISABLED)
             verify_order(stamped.order, chain_id=self.chain_id, now_ms=ts, authority=self.authority)
-            self.guard.check(stamped.order, ts)
+            self.guard.check(stamped.order)
+        elif isinstance(stamped, SignedMassQuote):
+            if self.authority is None:
+                raise InvalidInput(ExchangeReason.SIGNED_ORDERS_DISABLED)
+            verify_quote(stamped, self.chain_id, ts, self.authority, self.guard)
         msg_id = self._msg_id(stamped, key)
         payload = encode(stamped)
         if isinstance(stamped, PlaceSignedOrder):
-            self.guard.remember(stamped.order, ts)
+            self.guard.remember(stamped.order)
+        elif isinstance(stamped, SignedMassQuote):
+            for leg in stamped.legs:
+                self.guard.remember(leg)
         self._last_ts = ts
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(stamped, payload, msg_id, future))
@@ -174,6 +192,9 @@ class Sequencer:
             return f"k:{key}"
         if isinstance(command, PlaceSignedOrder):
             return f"o:{command.order.order_hash.hex()}"
+        if isinstance(command, SignedMassQuote) and command.legs:
+            # Every leg's nonce is new (the guard), so its first leg names the quote uniquely.
+            return f"o:{command.legs[0].order_hash.hex()}"
         self._counter += 1
         return f"s:{self._epoch}:{self._counter}"
 

@@ -24,12 +24,16 @@ _DIGEST: Final = 32
 TEMPORARY_SUFFIX: Final = ".tmp"  # what optex.journal.write_atomic stages under
 
 
+def snapshot_file(pipeline: Pipeline) -> bytes:
+    """The bytes of ``pipeline``'s snapshot file: taken now, to be written by anyone later."""
+    body = pipeline.snapshot()
+    return MAGIC + hashlib.sha256(body).digest() + body
+
+
 def save_snapshot(path: str | os.PathLike[str], pipeline: Pipeline) -> int:
     """Write ``pipeline``'s snapshot to ``path`` atomically; returns its size in bytes."""
-    target = Path(path)
-    body = pipeline.snapshot()
-    data = MAGIC + hashlib.sha256(body).digest() + body
-    write_atomic(target, data)
+    data = snapshot_file(pipeline)
+    write_atomic(Path(path), data)
     return len(data)
 
 

@@ -3,7 +3,14 @@
 The combined state hash is what a restarted engine, a standby replica and an uninterrupted
 replay must agree on::
 
-    SHA-256("optex.exchange/state/v1" | engine.state_hash() | risk_hash | last_seq as u64)
+    SHA-256("optex.exchange/state/v1" | engine.state_hash() | risk_hash | last_seq as u64
+            | governing_hash | replay_hash)
+
+``governing_hash`` is the SHA-256 of the canonical encoding of the signed-order hash that
+governs each live order id (:func:`governing_hash`): it decides whether a later signed
+replacement applies, so two replicas that disagree on it would diverge. ``replay_hash`` is the
+SHA-256 of the canonical encoding of the replay guard's nonces (:func:`replay_hash`): they decide
+whether a journaled signed order applies.
 
 ``risk_hash`` is the SHA-256 of the canonical encoding of :class:`RiskRecord` (the ledger, the
 prices and the open orders the risk engine mirrors, by order id). Keys are sorted by the
@@ -22,7 +29,7 @@ from typing import Final
 import msgspec
 
 from optex.core import encode
-from optex.crypto import SignedOrder
+from optex.crypto import NonceRecord, ReplayGuard, SignedOrder
 from optex.market import OrderAccepted, OrderType, Side
 from optex.risk import Ledger, Prices, RestingOrder, RiskEngine
 
@@ -39,10 +46,9 @@ class RiskRecord(msgspec.Struct, frozen=True):
 
 
 class SnapshotRecord(msgspec.Struct, frozen=True):
-    """Everything needed to resume after ``last_seq``: both engines and the live signed orders.
-
-    ``signed`` rebuilds the sequencer's replay guard, so a signed order journaled before the
-    snapshot cannot be replayed after a restart.
+    """Everything needed to resume after ``last_seq``: both engines, the signed orders that
+    govern live orders, and the replay guard's nonces (``nonces``: they rebuild the sequencer's
+    guard, so a signed order journaled before the snapshot cannot be replayed after a restart).
     """
 
     version: int
@@ -51,6 +57,9 @@ class SnapshotRecord(msgspec.Struct, frozen=True):
     engine: bytes
     risk: RiskRecord
     signed: list[SignedOrder]
+    governing: dict[str, bytes] = {}
+    """The signed order (by hash) that governs each live order id (decimal text keys)."""
+    nonces: tuple[NonceRecord, ...] = ()
 
 
 def risk_record(risk: RiskEngine) -> RiskRecord:
@@ -81,10 +90,28 @@ def restore_risk(risk: RiskEngine, record: RiskRecord) -> None:
     )
 
 
-def combined_hash(engine_hash: bytes, risk_state_hash: bytes, last_seq: int) -> bytes:
+def governing_hash(governing: dict[int, bytes]) -> bytes:
+    """SHA-256 of the governing signed-order hash per live order id (sorted by the encoder)."""
+    return hashlib.sha256(encode({str(k): v for k, v in governing.items()})).digest()
+
+
+def replay_hash(guard: ReplayGuard) -> bytes:
+    """SHA-256 of the replay guard's nonces (its canonical export)."""
+    return hashlib.sha256(encode(guard.export())).digest()
+
+
+def combined_hash(
+    engine_hash: bytes,
+    risk_state_hash: bytes,
+    last_seq: int,
+    governing: bytes = b"",
+    replay: bytes = b"",
+) -> bytes:
     """The service's state hash from its parts (see the module docstring)."""
     digest = hashlib.sha256(STATE_DOMAIN)
     digest.update(engine_hash)
     digest.update(risk_state_hash)
     digest.update(last_seq.to_bytes(8, "big"))
+    digest.update(governing)
+    digest.update(replay)
     return digest.digest()

@@ -78,6 +78,7 @@ _CODES: Final[dict[int, int]] = {
     GatewayReason.INTERNAL_ERROR: 11094,
     GatewayReason.WITHDRAWAL_INVALID: -32602,
     GatewayReason.WITHDRAWAL_REFUSED: 11031,
+    GatewayReason.PROOF_NOT_FOUND: -32602,
     MarketReason.UNKNOWN_INSTRUMENT: 10020,
     MarketReason.INSTRUMENT_EXPIRED: 10012,
     MarketReason.NOT_AN_INTEGER: -32602,

@@ -36,12 +36,14 @@ from optex.crypto import (
     RateLimit,
     RateLimiter,
     Session,
+    TokenStore,
 )
 from optex.gateway._channels import Hub
 from optex.gateway._home import API_KEYS_FILE, GatewayConfig, load_api_keys, master_key
 from optex.gateway._link import EngineLink
 from optex.gateway._methods import Method, parse_params
 from optex.gateway._reasons import GatewayReason
+from optex.gateway._sessions import SessionFile
 
 log = logging.getLogger("optex.gateway")
 SETTLEMENT: Final = "USDC"
@@ -135,7 +137,11 @@ class Gateway:
         self.key = gateway_key
         self.methods = methods
         self._master = master_key(gateway_key)
-        self.authenticator = Authenticator(ApiKeyStore(self._master))
+        self.authenticator = Authenticator(ApiKeyStore(self._master), TokenStore(keep_changes=True))
+        # Sessions survive a restart: bad token files stop the gateway here, before it
+        # listens (see _sessions).
+        self.sessions = SessionFile(home, gateway_key)
+        self.sessions.load(self.authenticator.tokens, now_ms())
         self._keys_stamp: tuple[int, int] | None = None
         self._reload_keys()
         limits = config.limits
@@ -149,6 +155,7 @@ class Gateway:
         self.settlement_scale = asset(SETTLEMENT).scale
         self._nonces = itertools.count(time.time_ns() // 1000)
         self.started_ms = 0
+        self._wallet_locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         """Connect to the engine and start the subscription hub."""
@@ -160,11 +167,25 @@ class Gateway:
         """Stop the hub and close the engine connections."""
         await self.hub.close()
         await self.link.close()
+        self.sessions.close()
+
+    def wallet_lock(self, account: str) -> asyncio.Lock:
+        """The lock an account's wallet calls (withdraw, address book) hold: one at a time per
+        account, so the daily limit and single-use codes are checked against settled state."""
+        lock = self._wallet_locks.get(account)
+        if lock is None:
+            lock = self._wallet_locks[account] = asyncio.Lock()
+        return lock
 
     def next_nonce(self) -> int:
         """A nonce for a gateway-signed order: never reused by this key (microsecond time at
         start, then counting up)."""
         return next(self._nonces)
+
+    async def save_tokens(self) -> None:
+        """Write the token store to the home if it changed (``public/auth`` and
+        ``private/logout`` call this before answering; a request using a token never does)."""
+        await self.sessions.save(self.authenticator.tokens, now_ms())
 
     # API keys ------------------------------------------------------------------------------
 

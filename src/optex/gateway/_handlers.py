@@ -37,7 +37,10 @@ from optex.crypto import (
     Access,
     Area,
     OrderIntent,
+    SecurityReason,
+    SignedOrder,
     decode_signed_order,
+    replacement,
     sign_order,
 )
 from optex.exchange import PlaceSignedOrder, Receipt
@@ -58,11 +61,12 @@ from optex.gateway._convert import (
     user_trade_json,
 )
 from optex.gateway._gateway import SETTLEMENT, Call
+from optex.gateway._history import HISTORY_METHODS
 from optex.gateway._methods import Method, Param
+from optex.gateway._proofs import PROOF_METHODS
 from optex.gateway._reasons import GatewayReason
 from optex.gateway._withdraw import WITHDRAWAL_METHODS
 from optex.market import (
-    AmendOrder,
     CancelOrder,
     Fill,
     MarketReason,
@@ -224,7 +228,14 @@ def _view_from_receipt(
 
 async def _submit_signed(call: Call, command: PlaceSignedOrder) -> dict[str, Any]:
     intent = command.order.intent
-    receipt = await call.gateway.link.submit(command)
+    try:
+        receipt = await call.gateway.link.submit(command)
+    except OptexError as exc:
+        if exc.code is not SecurityReason.ORDER_REPLAYED:
+            raise
+        return await _resent(call, command.order, exc)
+    if receipt.duplicate:
+        return await _resent(call, command.order, None)
     accepted = None
     for event in receipt.events:
         if isinstance(event, OrderRejected) and event.account == intent.account:
@@ -242,19 +253,53 @@ async def _submit_signed(call: Call, command: PlaceSignedOrder) -> dict[str, Any
         for e in receipt.events
     )
     if fill_count:
-        # Exactly this order's fills, the latest trades of the account: a short scan.
-        fills = await call.gateway.link.query(
-            "user_trades",
-            account=intent.account,
-            order_id=accepted.order_id,
-            count=min(fill_count, 1000),
-        )
-        for trade in fills:
-            trades += [
-                t
-                for t in user_trade_json(trade, intent.account, instrument)
-                if t["order_id"] == str(accepted.order_id)
-            ]
+        trades = await _trades_of(call, intent.account, accepted.order_id, instrument, fill_count)
+    return {"order": order_json(view, instrument), "trades": trades}
+
+
+async def _trades_of(
+    call: Call, account: str, order_id: int, instrument: Instrument, count: int
+) -> list[dict[str, Any]]:
+    """Exactly this order's fills among the account's latest ``count`` (a short scan)."""
+    fills = await call.gateway.link.query(
+        "user_trades", account=account, order_id=order_id, count=min(count, 1000)
+    )
+    trades: list[dict[str, Any]] = []
+    for trade in fills:
+        trades += [
+            t for t in user_trade_json(trade, account, instrument) if t["order_id"] == str(order_id)
+        ]
+    return trades
+
+
+async def _resent(call: Call, order: SignedOrder, refusal: OptexError | None) -> dict[str, Any]:
+    """The answer to a signed order sent again: the original order as it is now, with its
+    trades, or the original refusal.
+
+    A client that lost the answer (connection, gateway or engine gone) resends the same bytes;
+    the engine never places them twice (replay guard, journal message id ``o:<hash>``) and
+    refuses the repeat only after the original was applied, so its outcome can be looked up by
+    the order's hash (``signed_outcome`` query). Only an order the engine's index no longer
+    holds keeps the refusal.
+    """
+    link = call.gateway.link
+    account = order.intent.account
+    try:
+        outcome = await link.query("signed_outcome", account=account, hash=order.order_hash.hex())
+    except OptexError as exc:
+        if exc.code is not MarketReason.UNKNOWN_ORDER:
+            raise
+        if refusal is not None:
+            raise refusal from None
+        # Still a replay to the client: it was journaled, so it must not read as "not placed".
+        raise InvalidInput(
+            SecurityReason.ORDER_REPLAYED,
+            "this signed order was sent before; what became of it is no longer known",
+        ) from None
+    if outcome["order_id"] is None:
+        raise InvalidInput(_reason(outcome["code"]), outcome["message"])
+    view, instrument = await _order_view(call, outcome["order_id"])
+    trades = await _trades_of(call, account, view["order_id"], instrument, 1000)
     return {"order": order_json(view, instrument), "trades": trades}
 
 
@@ -416,22 +461,18 @@ async def optex_status(call: Call) -> Any:
     }
 
 
-async def optex_get_proof(call: Call) -> Any:
-    node = call.gateway.config.node_rpc
-    if not node:
-        raise InvalidInput(GatewayReason.PROOFS_UNAVAILABLE)
-    raise InvalidInput(
-        GatewayReason.PROOFS_UNAVAILABLE, f"proof forwarding to {node} is not available yet"
-    )
-
-
 # Authentication and sessions ---------------------------------------------------------------
 
 
 async def auth(call: Call) -> Any:
     raw = {k: v for k, v in call.args.items()}
     call.gateway.reload_keys()
-    result = call.gateway.authenticator.public_auth(raw, ip=call.ip, now_ms=call.now_ms)
+    try:
+        result = call.gateway.authenticator.public_auth(raw, ip=call.ip, now_ms=call.now_ms)
+    finally:
+        # Saved before answering, refused or not: a reused refresh token is refused *and*
+        # kills its family, which must survive a restart as much as a new login must.
+        await call.gateway.save_tokens()
     if call.connection is not None:
         call.connection.access_token = result.access_token
         call.connection.session = call.gateway.authenticator.authenticate_token(
@@ -450,6 +491,7 @@ async def logout(call: Call) -> Any:
         call.gateway.authenticator.tokens.revoke(connection.access_token)
         connection.access_token = None
         connection.session = None
+        await call.gateway.save_tokens()
     return "ok"
 
 
@@ -638,19 +680,40 @@ async def edit(call: Call) -> Any:
     view, instrument = await _order_view(call, order_id)
     price = call.args.get("price")
     amount = call.args.get("amount", call.args.get("contracts"))
-    command = AmendOrder(
-        ts_ms=0,
-        account=call.account,
-        order_id=order_id,
-        price=None if price is None else price_units(instrument, price),
-        quantity=None if amount is None else quantity_units(instrument, amount),
-        trigger_price=(
-            None
-            if "trigger_price" not in call.args
-            else price_units(instrument, call.args["trigger_price"], "trigger_price")
-        ),
-    )
-    receipt = await call.gateway.link.submit(command)
+    # A signed replacement of the order's governing signed order, by the gateway's delegated
+    # key (Deribit's edit: amount is the new total, the filled part included), so that fills
+    # after the edit settle on chain like any other (docs/settlement.md).
+    gateway = call.gateway
+    data = await gateway.link.query("signed_order", account=call.account, order_id=order_id)
+    previous = None if data is None else decode_signed_order(data)
+    if previous is None or previous.public_key != gateway.key.public_key.raw:
+        raise InvalidInput(
+            GatewayReason.INVALID_PARAMS,
+            "only orders the gateway signed can be edited here; replace an order you signed "
+            "yourself with a signed replacement (private/optex_place_signed_order)",
+            param="order_id",
+        )
+    now = call.now_ms
+    expiry = now + gateway.config.limits.order_signature_ttl_ms
+    if previous.intent.time_in_force is TimeInForce.GTD:
+        expiry = _next_day_8_utc(now)
+    try:
+        intent = replacement(
+            previous,
+            price=None if price is None else price_units(instrument, price),
+            quantity=None if amount is None else quantity_units(instrument, amount),
+            trigger_price=(
+                None
+                if "trigger_price" not in call.args
+                else price_units(instrument, call.args["trigger_price"], "trigger_price")
+            ),
+            nonce=gateway.next_nonce(),
+            expiry_ms=expiry,
+        )
+        command = PlaceSignedOrder(0, sign_order(gateway.key, intent))
+    except InvalidInput as exc:
+        raise InvalidInput(GatewayReason.INVALID_PARAMS, exc.message, **exc.details) from None
+    receipt = await gateway.link.submit(command)
     for event in receipt.events:
         if isinstance(event, OrderRejected):
             raise _rejected(event)
@@ -1098,13 +1161,7 @@ _TABLE: Final = (
         optex_status,
         tags=("optex",),
     ),
-    Method(
-        "public/optex_get_proof",
-        "optex: a chain proof of a settled trade (needs a node)",
-        optex_get_proof,
-        (Param("trade_id", required=True, max_length=64),),
-        tags=("optex",),
-    ),
+    *PROOF_METHODS,
     Method(
         "private/buy",
         "Place a buy order (signed with the delegated gateway key)",
@@ -1311,6 +1368,7 @@ _TABLE: Final = (
         scope=_READ_ACCOUNT,
         tags=("account",),
     ),
+    *HISTORY_METHODS,
     *WITHDRAWAL_METHODS,
 )
 

@@ -6,6 +6,8 @@ HOME/gateway-key.json   the gateway's trading key, an encrypted keystore (optex-
 HOME/api-keys.json      API keys (optex.crypto.ApiKey records; secrets sealed, never plain)
 HOME/delegations.json   owners' keys and their signed authorizations of the gateway key,
                         the file ``optex engine --delegations`` reads
+HOME/tokens.json, .log  the sessions (token digests, never tokens): a snapshot and the changes
+                        since, so a restart signs no one out (``_sessions``)
 ```
 
 One password unlocks the keystore (``OPTEX_GATEWAY_PASSWORD`` or a password file). The key
@@ -80,12 +82,31 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_subscriptions: int = 200
     rate_max_credits: int = 50_000
     rate_refill_per_second: int = 10_000
-    order_signature_ttl_ms: int = 60_000
-    """How long a gateway-signed order's signature is valid for the sequencer to accept it."""
+    order_signature_ttl_ms: int = 24 * 3_600_000 - 300_000
+    """How long a gateway-signed order's signature is valid, and so the longest a
+    good-til-cancelled order rests: the engine expires a signed order when its signature does,
+    because the chain refuses fills after that. Just under the chain's 24 h maximum lifetime,
+    so that a gateway clock a few minutes ahead of the engine's is still accepted."""
     max_send_queue: int = 10_000
     """Messages queued to a WebSocket client before it is dropped as too slow."""
     min_heartbeat_s: int = 10
     """The shortest heartbeat interval a client may ask for (Deribit's is 10 s)."""
+
+
+def _default_daily_limits() -> dict[str, int]:
+    return {"USDC": 10_000_000 * 10**6}
+
+
+class WithdrawalPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The withdrawal rules the gateway enforces (``optex.crypto.WithdrawalGuard``) before a
+    TOTP code is spent or the engine sees a withdrawal."""
+
+    address_delay_ms: int = 24 * 3600 * 1000
+    """How long a new address-book entry waits before withdrawals to it are allowed: the time
+    an owner has to notice (and remove) an address someone else added."""
+    daily_limits: dict[str, int] = msgspec.field(default_factory=_default_daily_limits)
+    """Per asset, the most an account may withdraw in any 24 hours, in base units (an asset
+    without a limit cannot be withdrawn). Default: 10,000,000 USDC."""
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -102,6 +123,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     settle_status: str | None = None
     """The settlement process's ``status.json``: ``private/get_withdrawals`` reads each
     withdrawal's chain outcome from it (without it every withdrawal shows ``unconfirmed``)."""
+    withdrawals: WithdrawalPolicy = WithdrawalPolicy()
 
 
 class Credentials(msgspec.Struct, frozen=True):

@@ -27,6 +27,7 @@ class GatewayReason(ReasonCode):
     INTERNAL_ERROR = 7416, "the gateway failed to answer; the request may or may not have run"
     WITHDRAWAL_INVALID = 7417, "the signed chain withdrawal does not match the request"
     WITHDRAWAL_REFUSED = 7418, "the engine did not debit the withdrawal"
+    PROOF_NOT_FOUND = 7419, "the chain has no record to prove for that account"
 
 
 register_reasons(GatewayReason, range(7400, 7600))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
 import uvicorn
 
 from optex.core import InvalidInput
@@ -41,6 +42,8 @@ class ServeOptions:
     key: Path | None = None
     password: str | None = None
     password_file: Path | None = None
+    node: str | None = None
+    """A validator node's RPC, ``http://HOST:PORT``, for chain proofs (overrides ``node_rpc``)."""
 
 
 def split_address(text: str) -> tuple[str, int]:
@@ -65,12 +68,24 @@ def engine_address(value: str) -> tuple[str, int]:
     return split_address(value)
 
 
+def node_url(value: str) -> str:
+    """A node RPC address as ``http://HOST:PORT`` (``HOST:PORT`` alone is taken as http)."""
+    text = value if "://" in value else f"http://{value}"
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or "/" in rest.rstrip("/"):
+        raise InvalidInput(GatewayReason.INVALID_HOME, f"{value!r} is not http://HOST:PORT")
+    split_address(rest.rstrip("/"))
+    return f"{scheme}://{rest.rstrip('/')}"
+
+
 def build(options: ServeOptions) -> Gateway:
     """A gateway for ``options.home``: configuration read and the trading key unlocked."""
     config = load_config(options.home)
     engine = options.engine or config.engine
     if engine is None:
         raise InvalidInput(GatewayReason.INVALID_HOME, "no engine address: pass --engine")
+    if options.node is not None:
+        config = msgspec.structs.replace(config, node_rpc=node_url(options.node))
     key = unlock(options.home, resolve_password(options.password, options.password_file))
     return Gateway(options.home, config, key, engine_address(engine), METHODS)
 

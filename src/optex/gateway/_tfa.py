@@ -72,14 +72,16 @@ class TotpStore:
             return {}
         return msgspec.json.decode(data, type=dict[str, TotpRecord])
 
-    def _guard(self, account: str) -> TotpGuard:
+    def guard(self, account: str) -> TotpGuard:
+        """A guard holding ``account``'s saved record (or none): act on it, then :meth:`save`."""
         guard = TotpGuard()
         record = self._load().get(account)
         if record is not None:
             _restore(guard, account, record, self.master)
         return guard
 
-    def _save(self, guard: TotpGuard, account: str) -> None:
+    def save(self, guard: TotpGuard, account: str) -> None:
+        """Write ``account``'s record back from ``guard`` (or delete it if the guard has none)."""
         with _locked(self.home):
             records = self._load()
             record = _export(guard, account, self.master)
@@ -91,28 +93,37 @@ class TotpStore:
 
     def is_enrolled(self, account: str) -> bool:
         """Whether ``account`` has a confirmed second factor."""
-        return self._guard(account).is_enrolled(account)
+        return self.guard(account).is_enrolled(account)
 
     def begin(self, account: str) -> TotpEnrolment:
         """A new pending secret (replacing an unconfirmed one); refused once enrolled."""
-        guard = self._guard(account)
+        guard = self.guard(account)
         enrolment = guard.begin_enrolment(account)
-        self._save(guard, account)
+        self.save(guard, account)
         return enrolment
 
     def confirm(self, account: str, code: str, now_ms: int) -> None:
         """Activate the pending secret with a first code (failures are saved too)."""
-        guard = self._guard(account)
+        guard = self.guard(account)
         try:
             guard.confirm_enrolment(account, code, now_ms)
         finally:
-            self._save(guard, account)
+            self.save(guard, account)
+
+    def disable(self, account: str, code: str | None, now_ms: int) -> None:
+        """Turn the second factor off with a current code (single use, the same lockout), so
+        the account can enrol again; a wrong code counts towards the lockout."""
+        guard = self.guard(account)
+        try:
+            guard.disable(account, code or "", now_ms)
+        finally:
+            self.save(guard, account)
 
     def verify(self, account: str, code: str | None, now_ms: int) -> None:
         """Accept ``code`` once, or raise (``totp_not_enrolled`` without a confirmed secret)."""
-        guard = self._guard(account)
+        guard = self.guard(account)
         try:
             guard.verify(account, code, now_ms)
         finally:
             if guard.is_enrolled(account):
-                self._save(guard, account)
+                self.save(guard, account)

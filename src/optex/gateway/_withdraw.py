@@ -1,13 +1,16 @@
-"""Withdrawals with a TOTP second factor: enrolment, ``private/withdraw``, ``get_withdrawals``.
+"""Withdrawals with a TOTP second factor: enrolment and reset, ``private/withdraw``,
+``get_withdrawals``.
 
 The gateway never holds an account's owner key, and the chain pays a withdrawal only when the
 owner signed it, so ``private/withdraw`` takes Deribit's ``currency``, ``amount`` and ``address``
 plus ``signed_tx``: the owner-signed ``optex.chain.Withdraw`` (base64 of the canonical bytes of
 its ``SignedTx``), which must say exactly what the parameters say, for the session's account,
-this chain and the settlement currency. With ``tfa`` (a TOTP code; an account without a
-confirmed second factor cannot withdraw) it submits to the engine, under the idempotency key
-``chain:withdraw:<tx hash>`` (the one the settlement watcher uses for the same transaction, so
-the engine debits it once whichever sees it first)::
+this chain and the settlement currency. The address must be on the account's address book
+and past its delay, and the amount within the daily limit (``_addresses``: checked before the
+code, so a refused withdrawal spends none); then ``tfa`` (a TOTP code; an account without a
+confirmed second factor cannot withdraw) is checked and it submits to the engine, under the
+idempotency key ``chain:withdraw:<tx hash>`` (the one the settlement watcher uses for the same
+transaction, so the engine debits it once whichever sees it first)::
 
     Withdraw(account, amount, withdrawal_id=<tx hash>, chain_tx=<signed tx bytes>)
 
@@ -34,6 +37,7 @@ from optex.chain import Withdraw as ChainWithdraw
 from optex.core import InvalidInput, OptexError, decode, encode, registered_reason_tables
 from optex.crypto import Access, Area, verify
 from optex.exchange import CommandFailed, Withdraw, Withdrawn, load_delegations_file
+from optex.gateway._addresses import ADDRESS_METHODS, authorize, release
 from optex.gateway._gateway import SETTLEMENT, Call
 from optex.gateway._home import DELEGATIONS_FILE, _locked, _write_atomic, master_key
 from optex.gateway._methods import Method, Param
@@ -187,6 +191,12 @@ async def confirm_totp(call: Call) -> Any:
     return {"confirmed": True}
 
 
+async def disable_totp(call: Call) -> Any:
+    async with call.gateway.wallet_lock(call.account):
+        _store(call).disable(call.account, call.args["code"], call.now_ms)
+    return {"enabled": False}
+
+
 async def withdraw(call: Call) -> Any:
     if call.args["currency"] != SETTLEMENT:
         raise InvalidInput(
@@ -194,17 +204,25 @@ async def withdraw(call: Call) -> Any:
         )
     units = _units(call)
     tx = _signed_tx(call, units)
-    # Everything about the request is checked before the code is spent.
-    _store(call).verify(call.account, call.args.get("tfa"), call.now_ms)
     digest = tx_hash(tx).hex()
-    command = Withdraw(0, call.account, units, digest, chain_tx=encode(tx))
-    receipt = await call.gateway.link.submit(command, key=withdrawal_key(digest))
-    debited = any(isinstance(e, Withdrawn) and e.withdrawal_id == digest for e in receipt.events)
-    if not debited and not receipt.duplicate:
-        failed = [e for e in receipt.events if isinstance(e, CommandFailed)]
-        if failed:
-            raise _refusal(failed[0])
-        raise InvalidInput(GatewayReason.WITHDRAWAL_REFUSED, "the engine did not debit it")
+    async with call.gateway.wallet_lock(call.account):
+        # The allowlist, the delay and the daily limit, then the code (so a refused
+        # withdrawal spends none); the amount counts towards the limit from here on.
+        authorize(call, units)
+        command = Withdraw(0, call.account, units, digest, chain_tx=encode(tx))
+        # An engine that cannot be reached may or may not have journaled it: the amount
+        # stays counted. Only a refusal the engine answered gives it back.
+        receipt = await call.gateway.link.submit(command, key=withdrawal_key(digest))
+        debited = any(
+            isinstance(e, Withdrawn) and e.withdrawal_id == digest for e in receipt.events
+        )
+        if not debited:
+            release(call, units)
+        if not debited and not receipt.duplicate:
+            failed = [e for e in receipt.events if isinstance(e, CommandFailed)]
+            if failed:
+                raise _refusal(failed[0])
+            raise InvalidInput(GatewayReason.WITHDRAWAL_REFUSED, "the engine did not debit it")
     home = call.gateway.home
     if debited:
         entry = WithdrawalEntry(
@@ -252,6 +270,14 @@ WITHDRAWAL_METHODS: Final = (
         tags=("wallet",),
     ),
     Method(
+        "private/optex_disable_totp",
+        "Turn TOTP off with a current code (single use), so that it can be enrolled again",
+        disable_totp,
+        (Param("code", required=True, doc="6 digits", max_length=16),),
+        scope=_ACCOUNT_WRITE,
+        tags=("wallet",),
+    ),
+    Method(
         "private/withdraw",
         "Withdraw to an address: owner-signed chain withdraw plus a TOTP code",
         withdraw,
@@ -283,4 +309,5 @@ WITHDRAWAL_METHODS: Final = (
         scope=_WALLET_READ,
         tags=("wallet",),
     ),
+    *ADDRESS_METHODS,
 )

@@ -216,7 +216,9 @@ def check_new_order(cmd: NewOrder, book: Book, now: int) -> Problem | None:
     elif cmd.trigger_price is not None:
         return MarketReason.INVALID_COMBINATION, f"a {order_type} order takes no trigger price"
     tif = cmd.tif
-    if tif is TimeInForce.GTD:
+    # A GTC order may carry an expire_ts_ms too: the most it may rest (a signed order must stop
+    # resting when its signature expires). Only an immediate order has no use for one.
+    if tif is TimeInForce.GTD or (tif is TimeInForce.GTC and cmd.expire_ts_ms is not None):
         if cmd.expire_ts_ms is None:
             return MarketReason.EXPIRY_TIME_REQUIRED, "set expire_ts_ms for a GTD order"
         if type(cmd.expire_ts_ms) is not int:
@@ -227,7 +229,7 @@ def check_new_order(cmd: NewOrder, book: Book, now: int) -> Problem | None:
                 f"expire_ts_ms {cmd.expire_ts_ms} is not after the command time {now}",
             )
     elif cmd.expire_ts_ms is not None:
-        return MarketReason.INVALID_COMBINATION, f"only GTD orders take expire_ts_ms, not {tif}"
+        return MarketReason.INVALID_COMBINATION, f"only resting orders take expire_ts_ms, not {tif}"
     immediate = is_market or tif is TimeInForce.IOC or tif is TimeInForce.FOK
     if cmd.post_only is not PostOnly.OFF and immediate:
         return MarketReason.INVALID_COMBINATION, "a post-only order must be able to rest"

@@ -47,6 +47,17 @@ _SOURCES = tuple(PriceSource)
 _STP_MODES = tuple(StpMode)
 
 
+def _check_names(cmd: Any, *fields: str) -> None:
+    """Account and group names must be strings: anything else would be stored and then fail
+    to encode in the events and the state hash."""
+    for field in fields:
+        value = getattr(cmd, field)
+        if type(value) is not str:
+            raise InvalidInput(
+                MarketReason.INVALID_FIELD, f"{field} must be a string, not {value!r:.40}"
+            )
+
+
 class MatchingEngine(Quoter):
     """Price-time priority matching for many instruments, with every order type of the issue.
 
@@ -221,6 +232,7 @@ class MatchingEngine(Quoter):
             self._run_triggers(book, events, cmd.ts_ms)
 
     def _check_set_position(self, cmd: SetPosition) -> None:
+        _check_names(cmd, "account")
         self._known_book(cmd.instrument)
         if type(cmd.position) is not int:
             raise InvalidInput(MarketReason.NOT_AN_INTEGER, "position must be an integer")
@@ -229,6 +241,7 @@ class MatchingEngine(Quoter):
         self._books[cmd.instrument].positions[cmd.account] = cmd.position
 
     def _check_set_stp(self, cmd: SetSelfTradePrevention) -> None:
+        _check_names(cmd, "account")
         if cmd.mode not in _STP_MODES:
             raise InvalidInput(
                 MarketReason.INVALID_FIELD, f"mode {cmd.mode!r} is not one of {_STP_MODES}"
@@ -238,6 +251,7 @@ class MatchingEngine(Quoter):
         self._stp[cmd.account] = StpMode(cmd.mode)
 
     def _check_mmp_config(self, cmd: SetMmpConfig) -> None:
+        _check_names(cmd, "account", "mmp_group")
         for name in ("interval_ms", "quantity_limit", "delta_limit"):
             if bad_int(getattr(cmd, name), name) is not None:
                 raise InvalidInput(MarketReason.INVALID_MMP_CONFIG, f"{name} must be positive")

@@ -279,7 +279,13 @@ class Matcher(EngineBase):
                 if total >= need:
                     return total
                 remaining -= quantity
-                if remaining and quantity == visible:
+                if not remaining:
+                    continue
+                if quantity < visible:
+                    # Capped by reduce-only: the rest of the slice still shows, at the head, as
+                    # in _match (a self-trade leaves the position, and so the cap, unchanged).
+                    queue.appendleft((maker, remaining, visible - quantity))
+                else:
                     display = maker.display
                     queue.append((maker, remaining, display if display < remaining else remaining))
         return total

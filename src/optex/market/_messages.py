@@ -79,7 +79,11 @@ class AddInstrument(_Message, frozen=True):
 
 
 class NewOrder(_Message, frozen=True):
-    """Place an order. ``price`` is the limit, or a market order's worst acceptable price."""
+    """Place an order. ``price`` is the limit, or a market order's worst acceptable price.
+
+    ``expire_ts_ms`` is required for GTD; a GTC order may carry one as the most it may rest
+    (``OrderExpired`` then); IOC and FOK orders take none.
+    """
 
     ts_ms: int
     account: str
@@ -297,7 +301,8 @@ class OrderAmended(_Message, frozen=True):
 
 
 class OrderExpired(_Message, frozen=True):
-    """A good-til-date order, or an order on an expired instrument, reached its time."""
+    """A good-til-date order, a GTC order with an ``expire_ts_ms``, or an order on an expired
+    instrument, reached its time."""
 
     ts_ms: int
     order_id: int

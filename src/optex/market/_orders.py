@@ -51,7 +51,9 @@ class OrderDesk(Matcher):
 
     def _new_order(self, cmd: NewOrder, events: list[Event]) -> None:
         ts = cmd.ts_ms
-        # Plain strings where enum members belong (msgspec checks types only when decoding).
+        # Plain strings where enum members belong, and anything but a string or a bool where
+        # those belong (msgspec checks types only when decoding; a command built in Python is
+        # checked here, or an account of 1 would be stored and then fail to encode).
         side: object = cmd.side
         order_type: object = cmd.order_type
         tif: object = cmd.tif
@@ -63,8 +65,14 @@ class OrderDesk(Matcher):
             and type(extras[0]) is PostOnly
             and type(extras[1]) is PriceSource
             and (extras[2] is None or type(extras[2]) is StpMode)
+            and type(cmd.account) is str
+            and type(cmd.instrument) is str
+            and (cmd.client_order_id is None or type(cmd.client_order_id) is str)
+            and (cmd.mmp_group is None or type(cmd.mmp_group) is str)
+            and type(cmd.reduce_only) is bool
         ):
-            # Convert once, so that every comparison below sees real enum members.
+            # Convert once, so that every comparison below sees real enum members; a field of
+            # the wrong type is rejected here.
             try:
                 cmd = msgspec.convert(msgspec.structs.asdict(cmd), NewOrder)
             except msgspec.ValidationError as exc:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+
+import msgspec
 
 from optex.chain import (
     AssetSpec,
     Genesis,
     GenesisAccount,
     GenesisValidator,
+    OracleParams,
     StakingParams,
     dump_genesis,
 )
@@ -80,13 +83,20 @@ def init_network(
     gossip_ms: int = 200,
     full_nodes: int = 0,
     underlyings: Mapping[str, ListingRules] | None = None,
+    oracle_symbols: Sequence[str] = (),
+    funding_interval_ms: int | None = None,
 ) -> Network:
     """Write a devnet of ``validators`` nodes under ``root`` (``node0`` ...), then
     ``full_nodes`` non-validating nodes that dial every validator; ports as ``(p2p, rpc)`` per
     node, validators first; ``underlyings`` are the listing rules of what the chain settles
-    (none: it refuses every trade batch). Refuses a root that already holds a genesis."""
+    (none: it refuses every trade batch); ``oracle_symbols`` what the validators may vote
+    (``BTC``, ``BTC-PERPETUAL``; none: no price, so nothing settles or funds);
+    ``funding_interval_ms`` replaces the genesis default (8 hours). Refuses a root that
+    already holds a genesis."""
     if validators < 1 or full_nodes < 0 or len(ports) != validators + full_nodes:
         raise InvalidInput(NodeReason.INVALID_CONFIG, "one (p2p, rpc) port pair per node")
+    if funding_interval_ms is not None and funding_interval_ms < 1:
+        raise InvalidInput(NodeReason.INVALID_CONFIG, "the funding interval must be positive")
     if (root / "genesis.json").exists():
         raise InvalidInput(NodeReason.INVALID_CONFIG, f"{root} already holds a network")
     password = password or secrets.token_hex(16)
@@ -129,7 +139,11 @@ def init_network(
         # A devnet node is often stopped for a while; a long window keeps it out of jail.
         staking=StakingParams(signed_blocks_window=100_000),
         underlyings=dict(underlyings or {}),
+        oracle=OracleParams(symbols=tuple(oracle_symbols)),
     )
+    if funding_interval_ms is not None:
+        funding = msgspec.structs.replace(genesis.funding, interval_ms=funding_interval_ms)
+        genesis = msgspec.structs.replace(genesis, funding=funding)
     (root / "genesis.json").write_text(dump_genesis(genesis) + "\n")
     homes, configs = [], []
     for i in range(validators + full_nodes):

@@ -67,6 +67,7 @@ from optex.node._config import (
 )
 from optex.node._mempool import LedgerCheck, Mempool
 from optex.node._peers import Peers
+from optex.node._proofs import proof_routes
 from optex.node._rpc import Route, RpcServer
 from optex.node._status import routes
 from optex.node._wal import SignSyncWAL
@@ -408,7 +409,7 @@ class Node:
             close()
 
     def _routes(self) -> dict[tuple[str, str], Route]:
-        return routes(self)
+        return {**routes(self), **proof_routes(self)}
 
     def status(self) -> dict[str, Any]:
         """What ``GET /status`` answers."""

@@ -8,7 +8,12 @@ Routes (all answers are JSON objects; errors carry ``code``, ``reason`` and ``me
   mempool and gossip; answers ``{"hash": ...}`` or the refusal.
 * ``POST /broadcast_txs`` with ``{"txs": [...]}``: the same for many, one result each.
 * ``GET /block?height=N`` and ``GET /commit?height=N``: a decided block (header fields,
-  transaction hashes and results, and the raw canonical bytes in hex) and its commit.
+  transaction hashes and results, and the raw canonical bytes in hex) and its commit. The
+  block's ``events`` (its begin and end steps': expiry settlement, funding, withdrawals paid,
+  slashing) and each result's ``events`` are decoded as ``{"kind", "attributes"}`` objects.
+* ``GET /proof?account=NAME``: a light-client proof of the account at the last decided height
+  (``optex.chain.AccountProof``, base64 of its canonical bytes) with its header fields
+  (``_proofs``).
 
 It listens on 127.0.0.1 by default and has no authentication: it is the node operator's, and the
 exchange's settlement batcher runs beside it.

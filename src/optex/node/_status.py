@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from optex.chain import SignedTx, tx_hash
+from optex.chain import Event, SignedTx, tx_hash
 from optex.core import InvalidInput, OptexError, decode, encode
 from optex.node._errors import NodeReason
 from optex.node._rpc import Route, error_body
@@ -32,6 +33,12 @@ def _tx(text: Any) -> SignedTx:
 
 def _hexed(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
+
+
+def _events(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Events as JSON, in the order the ledger emitted them: ``{"kind": ..., "attributes":
+    {name: text}}`` (the ledger writes every attribute as text, amounts in decimal)."""
+    return [{"kind": e.kind, "attributes": dict(sorted(e.attributes.items()))} for e in events]
 
 
 def routes(node: Node) -> dict[tuple[str, str], Route]:
@@ -63,7 +70,11 @@ def routes(node: Node) -> dict[tuple[str, str], Route]:
             "hash": result.block_hash.hex(),
             "header": header,
             "tx_hashes": [tx_hash(tx).hex() for tx in found.txs],
-            "results": [{"code": r.code, "reason": r.reason} for r in result.txs],
+            "results": [
+                {"code": r.code, "reason": r.reason, "events": _events(r.events)}
+                for r in result.txs
+            ],
+            "events": _events(result.events),
             "raw": encode(found).hex(),
         }
 

@@ -6,9 +6,9 @@ per expiry (:func:`fit_smile`, :func:`option_marks`); standard margin (:func:`st
 Deribit's model) and portfolio margin (:func:`portfolio_margin`, :func:`portfolio_margin_many`,
 scenario revaluation as in Deribit's portfolio margin and CME SPAN); the balance sheet of
 accounts, insurance fund and fee pool (:class:`Ledger`) with its rules (:func:`apply_trade`,
-:func:`apply_funding`, :func:`settle_expiry`, ...) and exact conservation
-(:func:`check_conservation`); the pre-trade check (:class:`RiskEngine`, an
-``optex.market.PreTradeCheck``) and liquidation (:func:`liquidate`).
+:func:`apply_funding`, :func:`settle_expiry`, the chain's funding :func:`apply_chain_funding`,
+...) and exact conservation (:func:`check_conservation`); the pre-trade check
+(:class:`RiskEngine`, an ``optex.market.PreTradeCheck``) and liquidation (:func:`liquidate`).
 
 Money is integers throughout (:func:`cash` is the one notional function); floats appear only
 inside model calls and are rounded against the user at :func:`to_units`. Everything is a
@@ -70,7 +70,14 @@ from optex.risk._portfolio import (
 )
 from optex.risk._prices import Mark, Prices
 from optex.risk._reasons import RiskReason
-from optex.risk._settlement import apply_funding, funding_rate_ppm, premium_ppm, settle_expiry
+from optex.risk._settlement import (
+    apply_chain_funding,
+    apply_funding,
+    funding_rate_ppm,
+    premium_ppm,
+    settle_expiry,
+    settlement_credits,
+)
 from optex.risk._standard import (
     OpenOrder,
     Requirement,
@@ -113,6 +120,7 @@ __all__ = [
     "StandardMarginParams",
     "Trade",
     "add_instrument",
+    "apply_chain_funding",
     "apply_funding",
     "apply_trade",
     "band_price",
@@ -143,6 +151,7 @@ __all__ = [
     "scenario_grid",
     "scenario_table",
     "settle_expiry",
+    "settlement_credits",
     "settlement_price",
     "standard_margin",
     "to_units",

@@ -138,6 +138,12 @@ class RiskEngine:
         account = self.ledger.accounts.get(request.account)
         if account is None:
             return Rejection(RiskReason.UNKNOWN_ACCOUNT, f"{request.account} has no deposit")
+        if request.instrument in self.ledger.settled:
+            # The chain may settle an instrument a moment before the engine's own clock reaches
+            # its expiry and closes the book: nothing may trade it after its settlement.
+            return Rejection(
+                RiskReason.ALREADY_SETTLED, f"{request.instrument} is settled and no longer trades"
+            )
         is_buy = request.side is Side.BUY
         held = account.positions.get(request.instrument)
         position = held.quantity if held else 0

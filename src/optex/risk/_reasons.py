@@ -30,6 +30,8 @@ class RiskReason(ReasonCode):
     NOT_EXPIRED = 3030, "the instrument has not expired yet"
     NOT_PERPETUAL = 3031, "funding applies to perpetuals only"
     FUNDING_TOO_EARLY = 3032, "the next funding time has not been reached"
+    ALREADY_SETTLED = 3033, "the instrument is already settled"
+    FUNDING_REPLAYED = 3034, "a funding at this time or later was already applied"
     SURFACE_FIT_FAILED = 3040, "the volatility surface could not be fitted to these quotes"
     NOT_LIQUIDATABLE = 3050, "the account's equity covers its maintenance margin"
 

@@ -11,7 +11,7 @@ to ``±cap``. A positive rate means longs pay shorts ``rate x |q| x mark``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from optex.core import InstrumentKind, InvalidInput, OptionType, Rounding
 from optex.risk._ledger import (
@@ -19,6 +19,7 @@ from optex.risk._ledger import (
     Ledger,
     Movement,
     MovementKind,
+    account_of,
     instrument_of,
     scale_of,
 )
@@ -109,33 +110,93 @@ def apply_funding(
     return _pay_out(ledger, credits, MovementKind.FUNDING, instrument_name)
 
 
+def settlement_credits(
+    ledger: Ledger, instrument_name: str, *, price: int, ts_ms: int
+) -> dict[str, tuple[int, int]]:
+    """What settling at ``price`` would do, changing nothing: each holder's ``(quantity, credit)``
+    where the credit is ``floor(q x value) - cost`` (the chain's ``settlement_credit``), by
+    account name. Refused as :func:`settle_expiry` refuses."""
+    instrument = instrument_of(ledger, instrument_name)
+    if instrument.kind is InstrumentKind.PERPETUAL or not instrument.is_expired(ts_ms):
+        raise InvalidInput(RiskReason.NOT_EXPIRED, f"{instrument_name} has not expired at {ts_ms}")
+    if instrument_name in ledger.settled:
+        raise InvalidInput(RiskReason.ALREADY_SETTLED, f"{instrument_name} is already settled")
+    if isinstance(price, bool) or not isinstance(price, int) or price <= 0:
+        raise InvalidInput(RiskReason.INVALID_PRICE, f"settlement price {price!r} must be > 0")
+    scale = scale_of(instrument)
+    strike = instrument.strike or 0
+    payoff = max(price - strike if instrument.option_type is OptionType.CALL else strike - price, 0)
+    unit = payoff if instrument.kind is InstrumentKind.OPTION else price
+    found: dict[str, tuple[int, int]] = {}
+    for account_name, account in sorted(ledger.accounts.items()):
+        position = account.positions.get(instrument_name)
+        if position is not None:
+            credit = cash(unit, position.quantity, scale, Rounding.FLOOR) - position.cost
+            found[account_name] = (position.quantity, credit)
+    return found
+
+
 def settle_expiry(
     ledger: Ledger, instrument_name: str, *, price: int, ts_ms: int
 ) -> list[Movement]:
     """Settle an expired option or future in cash at ``price`` and close every position.
 
     An option holder receives ``max(S - K, 0)`` (call) or ``max(K - S, 0)`` (put) per unit, the
-    writer pays it; a future realises ``cash(S, q) - cost``. Credits are rounded down.
+    writer pays it; a future realises ``cash(S, q) - cost``. Credits are rounded down. An
+    instrument settles once: a second settlement is refused (``ALREADY_SETTLED``).
     """
-    instrument = instrument_of(ledger, instrument_name)
-    if instrument.kind is InstrumentKind.PERPETUAL or not instrument.is_expired(ts_ms):
-        raise InvalidInput(RiskReason.NOT_EXPIRED, f"{instrument_name} has not expired at {ts_ms}")
-    if instrument_name in ledger.settled:
-        raise InvalidInput(RiskReason.NOT_EXPIRED, f"{instrument_name} is already settled")
-    if isinstance(price, bool) or not isinstance(price, int) or price <= 0:
-        raise InvalidInput(RiskReason.INVALID_PRICE, f"settlement price {price!r} must be > 0")
-    scale = scale_of(instrument)
-    strike = instrument.strike or 0
-    payoff = max(price - strike if instrument.option_type is OptionType.CALL else strike - price, 0)
+    found = settlement_credits(ledger, instrument_name, price=price, ts_ms=ts_ms)
     credits: dict[str, int] = {}
     realized: dict[str, int] = {}
-    unit = payoff if instrument.kind is InstrumentKind.OPTION else price
-    for account_name, account in ledger.accounts.items():
-        position = account.positions.get(instrument_name)
-        if position is not None:
-            credits[account_name] = cash(unit, position.quantity, scale, Rounding.FLOOR)
-            realized[account_name] = position.cost
+    for account_name, (_, credit) in found.items():
+        cost = ledger.accounts[account_name].positions[instrument_name].cost
+        credits[account_name] = credit + cost
+        realized[account_name] = cost
     for account_name in credits:
         del ledger.accounts[account_name].positions[instrument_name]
     ledger.settled[instrument_name] = price
     return _pay_out(ledger, credits, MovementKind.SETTLEMENT, instrument_name, realized)
+
+
+def apply_chain_funding(
+    ledger: Ledger, instrument_name: str, credits: Mapping[str, int], *, ts_ms: int
+) -> list[Movement]:
+    """Apply the funding the chain paid on a perpetual at ``ts_ms``: its amount per account.
+
+    The chain computes funding from its own positions at its block time, which the engine's
+    positions have moved on from by the time the block is read; applying the chain's amounts,
+    not a rate, is what keeps each engine balance equal to the chain's to the base unit. The
+    credits were each rounded down, so they sum to at most zero; what they leave goes to the
+    fee pool, as on chain. Refused, changing nothing, for an instrument that is not a listed
+    perpetual, an account the ledger does not hold, credits that would create money, or a
+    time at or before the last funding of the instrument (a replay).
+    """
+    instrument = instrument_of(ledger, instrument_name)
+    if instrument.kind is not InstrumentKind.PERPETUAL:
+        raise InvalidInput(RiskReason.NOT_PERPETUAL, f"{instrument_name} is not a perpetual")
+    last = ledger.last_funding_ms.get(instrument_name)
+    if last is not None and ts_ms <= last:
+        raise InvalidInput(
+            RiskReason.FUNDING_REPLAYED,
+            f"{instrument_name} was funded at {last}, not before {ts_ms}",
+        )
+    for account_name, amount in credits.items():
+        account_of(ledger, account_name)
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidInput(RiskReason.INVALID_AMOUNT, f"funding of {account_name} is no int")
+    total = sum(credits.values())
+    if total > 0:
+        raise InvalidInput(
+            RiskReason.INVALID_AMOUNT, f"funding credits of {instrument_name} sum to {total} > 0"
+        )
+    leftover = dust(list(credits.values()))
+    moved: list[Movement] = []
+    for account_name, amount in sorted(credits.items()):
+        ledger.accounts[account_name].balance += amount
+        if amount:
+            moved.append(Movement(MovementKind.FUNDING, account_name, amount, instrument_name))
+    if leftover:
+        ledger.fee_pool += leftover
+        moved.append(Movement(MovementKind.DUST, FEE_POOL, leftover, instrument_name))
+    ledger.last_funding_ms[instrument_name] = ts_ms
+    return moved

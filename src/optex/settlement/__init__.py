@@ -8,7 +8,9 @@ once, across crashes of itself, the engine and the validators. Fills it cannot p
 that were never signed, or amended past what was signed) are reported, never submitted.
 
 The :class:`ChainWatcher` feeds decided blocks back: deposits credit the engine, withdrawals
-debit it, once per chain transaction (idempotency keys from the transaction hash). The
+debit it, once per chain transaction (idempotency keys from the transaction hash), and the
+chain's expiry settlements and funding reach it with the chain's prices and amounts
+(:func:`block_commands`). The
 :class:`WithdrawalDesk` makes a withdrawal wait for the engine's debit (margin checked) before
 the chain pays it. ``optex settle`` runs all three as one process. See docs/settlement.md.
 """
@@ -33,6 +35,7 @@ from optex.settlement._collect import (
 )
 from optex.settlement._desk import Stage, WithdrawalDesk, WithdrawalRecord, refund_key
 from optex.settlement._engine import EngineLink
+from optex.settlement._events import Fed, block_commands, funding_key, settle_key
 from optex.settlement._reasons import SettlementReason
 from optex.settlement._service import SettleConfig, SettleService, run, serve
 from optex.settlement._store import BadCheckpoint, Checkpoint, Snapshot
@@ -56,6 +59,7 @@ __all__ = [
     "CollectorState",
     "DecidedBlock",
     "EngineLink",
+    "Fed",
     "FillCollector",
     "LocalChain",
     "PendingFill",
@@ -73,12 +77,15 @@ __all__ = [
     "WatcherState",
     "WithdrawalDesk",
     "WithdrawalRecord",
+    "block_commands",
     "check_fill",
     "deposit_key",
+    "funding_key",
     "nonce_of",
     "paid_key",
     "refund_key",
     "run",
     "serve",
+    "settle_key",
     "withdraw_key",
 ]

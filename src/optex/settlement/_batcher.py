@@ -87,7 +87,8 @@ class BatcherConfig:
     linger_ms: int = 20
     poll_s: float = 0.05
     resubmit_s: float = 5.0
-    snapshot_every: int = 1000
+    snapshot_every: int = 10_000
+    """Entries between snapshots of the replica, as for the engine's own."""
 
 
 class BatcherStopped(OptexError):

@@ -13,9 +13,10 @@ from typing import Protocol
 
 import msgspec
 
-from optex.chain import Block, Ledger, SignedTx, tx_hash
-from optex.core import OptexError, decode
+from optex.chain import Block, Event, Ledger, SignedTx, tx_hash
+from optex.core import InvalidInput, OptexError, decode
 from optex.node import LedgerCheck, NodeReason, RpcClient, RpcError
+from optex.settlement._reasons import SettlementReason
 
 
 class Refused(Exception):
@@ -38,12 +39,15 @@ class TxOutcome(msgspec.Struct, frozen=True):
 
 
 class DecidedBlock(msgspec.Struct, frozen=True):
-    """A decided block's height, time, state root and transactions with their results."""
+    """A decided block's height, time, state root, transactions with their results, and the
+    events of its begin and end steps (expiry settlement, funding, withdrawals paid, slashing),
+    in the order the ledger emitted them."""
 
     height: int
     ts_ms: int
     state_root: str
     txs: list[TxOutcome]
+    events: tuple[Event, ...] = ()
 
 
 class ChainClient(Protocol):
@@ -101,7 +105,18 @@ class RpcChain:
             )
         ]
         header = block.header
-        return DecidedBlock(header.height, header.ts_ms, header.state_root.hex(), outcomes)
+        events = _events(answer.get("events"), height)
+        return DecidedBlock(header.height, header.ts_ms, header.state_root.hex(), outcomes, events)
+
+
+def _events(found: object, height: int) -> tuple[Event, ...]:
+    """The block events of a ``/block`` answer; a node that does not send them is refused
+    rather than read as a block without settlements."""
+    if not isinstance(found, list):
+        raise InvalidInput(
+            SettlementReason.OLD_NODE, f"the node's block {height} has no events", height=height
+        )
+    return tuple(msgspec.convert(item, Event) for item in found)
 
 
 class LocalChain:
@@ -153,4 +168,6 @@ class LocalChain:
             for tx, r in zip(block.txs, result.txs, strict=True)
         ]
         header = block.header
-        return DecidedBlock(header.height, header.ts_ms, header.state_root.hex(), outcomes)
+        return DecidedBlock(
+            header.height, header.ts_ms, header.state_root.hex(), outcomes, result.events
+        )

@@ -8,9 +8,17 @@ when it cannot be proven on chain, an :class:`Unsettled` with its reason:
 
 * an order that was not signed (a plain ``NewOrder`` from an administrator or a test) has no
   signature for the ledger to check (``unsigned_fill``);
-* a fill outside what the signed orders allow (an amended price or size, a signature that
-  expired before the fill, more quantity than signed) would be refused by the ledger
-  (``unprovable_fill``), and one refused fill rejects its whole batch, so it is caught here.
+* a fill outside what the signed orders allow (an unsigned ``AmendOrder``'s price or size, a
+  signature that expired before the fill, more quantity than signed) would be refused by the
+  ledger (``unprovable_fill``), and one refused fill rejects its whole batch, so it is caught
+  here.
+
+A signed replacement (an edit, ``intent.revision`` above 0) that the engine applied (its
+``OrderAmended``) governs the order id from then on, fills of the same entry included; the
+quantity filled is counted per chain of replacements (``SignedOrder.origin_hash``), as the
+ledger counts it. A market maker's ``SignedMassQuote`` says which of its legs governs each
+quote in its ``SignedQuotesApplied`` event: a new leg a new order id, a replacement leg the
+quote it re-sized (same order id, same origin, so the count carries on).
 
 The collector is deterministic: the same journal gives the same pending fills, so a restarted
 batcher rebuilds exactly what it had. Its state (signed orders by id and the quantity filled per
@@ -25,8 +33,8 @@ import msgspec
 
 from optex.chain import Fill as ChainFill
 from optex.crypto import Side, SignedOrder
-from optex.exchange import Command, Event, PlaceSignedOrder
-from optex.market import Fill, OrderAccepted, OrderCancelled, OrderExpired
+from optex.exchange import Command, Event, PlaceSignedOrder, SignedMassQuote, SignedQuotesApplied
+from optex.market import Fill, OrderAccepted, OrderAmended, OrderCancelled, OrderExpired
 from optex.settlement._reasons import SettlementReason
 
 FILL_BITS: Final = 20
@@ -69,7 +77,7 @@ class Unsettled(msgspec.Struct, frozen=True):
 
 class CollectorState(msgspec.Struct, frozen=True):
     """What a collector remembers between entries, for the batcher's snapshot (text keys, as
-    the canonical encoding requires: order ids in decimal, order hashes in hex)."""
+    the canonical encoding requires: order ids in decimal, origin hashes in hex)."""
 
     orders: dict[str, SignedOrder] = {}
     filled: dict[str, int] = {}
@@ -96,7 +104,12 @@ class FillCollector:
     ) -> tuple[list[PendingFill], list[Unsettled]]:
         """The fills of the entry at ``seq`` (its command, or ``None`` if it did not decode)."""
         if isinstance(command, PlaceSignedOrder):
-            self._remember(command.order, events)
+            if command.order.intent.is_replacement:
+                self._replace(command.order, events)
+            else:
+                self._remember(command.order, events)
+        elif isinstance(command, SignedMassQuote):
+            self._quoted(command, events)
         pending: list[PendingFill] = []
         unsettled: list[Unsettled] = []
         index = 0
@@ -127,10 +140,30 @@ class FillCollector:
                 self.orders[event.order_id] = order
                 return
 
+    def _quoted(self, command: SignedMassQuote, events: list[Event]) -> None:
+        # The pipeline names the leg that governs each quote it opened or re-sized; a re-sized
+        # quote keeps its order id and its origin, so its fill count carries on.
+        legs = {leg.order_hash: leg for leg in command.legs}
+        for event in events:
+            if isinstance(event, SignedQuotesApplied):
+                for governing in event.governing:
+                    leg = legs.get(governing.order_hash)
+                    if leg is not None:
+                        self.orders[governing.order_id] = leg
+
+    def _replace(self, order: SignedOrder, events: list[Event]) -> None:
+        replaces = order.intent.replaces
+        for event in events:
+            if isinstance(event, OrderAmended):
+                current = self.orders.get(event.order_id)
+                if current is not None and current.order_hash == replaces:
+                    self.orders[event.order_id] = order
+                return
+
     def _forget(self, order_id: int) -> None:
         order = self.orders.pop(order_id, None)
         if order is not None:
-            self.filled.pop(order.order_hash, None)
+            self.filled.pop(order.origin_hash, None)
 
     def _fill(self, seq: int, index: int, fill: Fill) -> PendingFill | Unsettled:
         def refuse(code: SettlementReason, message: str) -> Unsettled:
@@ -147,7 +180,7 @@ class FillCollector:
         if problem is not None:
             return refuse(SettlementReason.UNPROVABLE_FILL, problem)
         for order, order_id in ((maker, fill.maker_order_id), (taker, fill.taker_order_id)):
-            digest = order.order_hash
+            digest = order.origin_hash
             total = self.filled.get(digest, 0) + fill.quantity
             if total >= order.intent.quantity:
                 # Fully filled: nothing more can come from this order id.
@@ -178,7 +211,7 @@ def check_fill(
         limit = intent.price
         if limit and (fill.price > limit if intent.side is Side.BUY else fill.price < limit):
             return f"the price {fill.price} is outside the {role}'s signed limit {limit}"
-        if filled.get(order.order_hash, 0) + fill.quantity > intent.quantity:
+        if filled.get(order.origin_hash, 0) + fill.quantity > intent.quantity:
             return f"the fills exceed the {role}'s signed quantity {intent.quantity}"
     if maker.intent.side is taker.intent.side:
         return "both orders are on one side"

@@ -18,6 +18,7 @@ class SettlementReason(ReasonCode):
     WITHDRAWAL_INVALID = 7607, "the withdrawal is not a signed chain withdrawal this desk can take"
     UNSUPPORTED_ASSET = 7608, "the engine holds only its settlement asset"
     REPLAY_DIVERGED = 7609, "the batcher's replay of the journal does not have the engine's state"
+    OLD_NODE = 7610, "the node's block answer lacks the block's events: upgrade the node"
 
 
 register_reasons(SettlementReason, range(7600, 7800))

@@ -15,10 +15,17 @@ derived from the transaction's hash:
   debited (forced) under ``chain:withdraw-paid:<hash>``: its ``chain:withdraw:`` key was spent
   by the refused command.
 
+Then what the ledger did at the start of a block, from the block's events (``_events``): an
+expiry settlement becomes ``optex.exchange.SettleExpiry`` at the chain's price with the chain's
+credits (key ``chain:settle:<instrument>``: an instrument settles once), a funding becomes
+``optex.exchange.PayFunding`` with the chain's amount per account (key
+``chain:funding:<instrument>:<height>``). Slashing, jailing, unbonding and rewards move only the
+stake asset, which the engine does not hold; the chain liquidates nothing.
+
 The checkpoint (``watcher.bin``: the last height handled) is written after the engine
 acknowledged every command of a block. A watcher killed in between resubmits those commands
-with the same keys, and the engine's journal recognises them as duplicates. Block-level events
-(expiry settlement, funding, slashing) are not in the node's RPC answer and are not fed yet.
+with the same keys, and the engine's journal recognises them as duplicates; the engine refuses
+a second settlement of an instrument or a replayed funding whatever key carries it.
 """
 
 from __future__ import annotations
@@ -36,9 +43,18 @@ import msgspec
 from optex.chain import Deposit as ChainDeposit
 from optex.chain import Withdraw as ChainWithdraw
 from optex.core import OptexError, decode, encode
-from optex.exchange import Command, Deposit, Receipt, Withdraw
+from optex.exchange import (
+    Command,
+    CommandFailed,
+    Deposit,
+    ExpirySettled,
+    FundingPaid,
+    Receipt,
+    Withdraw,
+)
 from optex.journal import write_atomic
 from optex.settlement._chain import ChainClient, DecidedBlock
+from optex.settlement._events import block_commands
 
 log = logging.getLogger("optex.settlement")
 
@@ -75,6 +91,8 @@ class WatcherState(msgspec.Struct, frozen=True):
     height: int = 0
     deposits: int = 0
     withdrawals: int = 0
+    settlements: int = 0
+    fundings: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,18 +189,61 @@ class ChainWatcher:
         while self.state.height < top:
             height = self.state.height + 1
             block = await asyncio.to_thread(self.chain.block, height)
+            # The ledger settles and funds at the start of a block, before its transactions.
+            settlements, fundings = await self._handle_events(block)
             deposits, withdrawals = await self._handle(block)
-            if deposits or withdrawals or height % 50 == 0 or height == top:
+            if deposits or withdrawals or settlements or fundings or height % 50 == 0:
+                state = self.state
                 self._save(
                     WatcherState(
                         height,
-                        self.state.deposits + deposits,
-                        self.state.withdrawals + withdrawals,
+                        state.deposits + deposits,
+                        state.withdrawals + withdrawals,
+                        state.settlements + settlements,
+                        state.fundings + fundings,
                     )
                 )
+            elif height == top:
+                self._save(msgspec.structs.replace(self.state, height=height))
             else:
                 self.state = msgspec.structs.replace(self.state, height=height)
         return self.state.height
+
+    async def _handle_events(self, block: DecidedBlock) -> tuple[int, int]:
+        """Feed the block's settlements and fundings; how many of each the engine applied."""
+        settlements = fundings = 0
+        for item in block_commands(block):
+            receipt = await self._submit(item.command, item.key, f"block {block.height}")
+            if receipt is None:
+                continue
+            for event in receipt.events:
+                if isinstance(event, FundingPaid):
+                    fundings += 1
+                elif isinstance(event, ExpirySettled):
+                    settlements += 1
+                if isinstance(event, ExpirySettled) and event.mismatched:
+                    log.error(
+                        "%s settled at %d, but the engine's positions of %s differed from the "
+                        "chain's: reconcile them",
+                        event.instrument,
+                        event.price,
+                        ", ".join(event.mismatched),
+                    )
+        return settlements, fundings
+
+    async def _submit(self, command: Command, key: str, origin: str) -> Receipt | None:
+        """Submit one command; log (never retry) what the engine refuses."""
+        try:
+            receipt = await self.engine.submit(command, key)
+        except OptexError as exc:
+            log.error("%s not fed to the engine (%s): %s", key, origin, exc)
+            return None
+        if receipt.duplicate:
+            log.info("%s was fed before (journal %s)", key, receipt.seq)
+        for event in receipt.events:
+            if isinstance(event, CommandFailed):
+                log.error("the engine refused %s (%s): %s", key, origin, event.message)
+        return receipt
 
     async def _handle(self, block: DecidedBlock) -> tuple[int, int]:
         deposits = withdrawals = 0

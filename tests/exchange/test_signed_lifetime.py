@@ -1,0 +1,64 @@
+"""How long the pipeline keeps signed orders: a resting one stops when its signature expires
+(the chain would refuse its fills after that), and only orders that still rest are kept, while
+the replay guard's nonces carry replay protection across snapshots."""
+
+from __future__ import annotations
+
+import msgspec
+
+from optex.crypto import SecurityReason, Side
+from optex.exchange import CommandFailed, Pipeline, PlaceSignedOrder
+from optex.market import Fill, NewOrder, OrderExpired
+from tests.exchange.test_replacements import LOT, PRICE, Run
+
+
+def test_a_resting_signed_order_expires_with_its_signature_and_never_fills_after() -> None:
+    run = Run()
+    order = run.order("alice", Side.SELL, LOT)
+    order = msgspec.structs.replace(order)  # signed with an expiry an hour ahead
+    order_id = run.place(order)
+    assert run.pipeline.governing_order(order_id) == order
+    run.ts = order.intent.expiry_ms  # the next command comes just after the signature expired
+    events = run.apply(NewOrder(0, "bob", "BTC-PERPETUAL", Side.BUY, LOT, PRICE))
+    expired = [e for e in events if isinstance(e, OrderExpired)]
+    assert [e.order_id for e in expired] == [order_id]
+    assert not [e for e in events if isinstance(e, Fill)]
+    assert run.pipeline.governing_order(order_id) is None
+    assert run.pipeline.signed.by_hash == {}
+
+
+def test_only_signed_orders_that_still_rest_are_kept() -> None:
+    run = Run()
+    for _ in range(20):  # each pair trades at once: nothing is left to govern
+        run.place(run.order("alice", Side.SELL, LOT))
+        run.apply(PlaceSignedOrder(0, run.order("bob", Side.BUY, LOT)))
+    resting = run.order("alice", Side.SELL, LOT, PRICE + 10 * 500_000_000)
+    run.place(resting)
+    assert list(run.pipeline.signed.by_hash.values()) == [resting]
+    assert len(run.pipeline.replay) == 41  # yet every nonce is remembered
+
+
+def test_a_replayed_signed_order_in_a_journal_fails_and_changes_nothing() -> None:
+    run = Run()
+    order = run.order("alice", Side.SELL, LOT)
+    run.place(order)
+    engine_before = run.pipeline.engine.state_hash()
+    nonces_before = run.pipeline.replay.export()
+    (failed,) = run.apply(PlaceSignedOrder(0, order))
+    assert isinstance(failed, CommandFailed)
+    assert failed.code == SecurityReason.ORDER_REPLAYED
+    assert run.pipeline.engine.state_hash() == engine_before
+    assert run.pipeline.replay.export() == nonces_before
+
+
+def test_a_snapshot_carries_the_replay_guard() -> None:
+    run = Run()
+    order = run.order("alice", Side.SELL, LOT)
+    run.place(order)
+    restored = Pipeline.restore(run.pipeline.snapshot())
+    assert restored.state_hash() == run.pipeline.state_hash()
+    assert restored.replay.export() == run.pipeline.replay.export()
+    run.pipeline = restored
+    (failed,) = run.apply(PlaceSignedOrder(0, order))
+    assert isinstance(failed, CommandFailed)
+    assert failed.code == SecurityReason.ORDER_REPLAYED
