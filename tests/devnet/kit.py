@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from optex.chain import Block, RegisterTradingKey, TradeBatch, sign_tx
@@ -243,3 +244,17 @@ def settle_status(devnet: Devnet) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return status
+
+
+def bearer(http: httpx.Client, user: dict[str, str]) -> dict[str, str]:
+    """Log a printed devnet user in over HTTP (``public/auth`` with client credentials); the
+    header that authorizes its private calls."""
+    login = http.get(
+        "/public/auth",
+        params={
+            "grant_type": "client_credentials",
+            "client_id": user["client_id"],
+            "client_secret": user["client_secret"],
+        },
+    ).json()["result"]
+    return {"Authorization": f"Bearer {login['access_token']}"}

@@ -20,6 +20,7 @@ from optex.core import InstrumentKind, decode, instrument_from_name
 from optex.exchange import Command, Pipeline
 from optex.journal import FileFollower
 from optex.market import AddInstrument
+from tests.devnet.kit import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +64,7 @@ def _trade_through_the_gateway(home: Path) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{address['port']}/api/v2", timeout=10) as http:
         btc = http.get("/public/get_instruments", params={"currency": "BTC"}).json()["result"]
         assert len(btc) == 23  # the perpetual, two futures, 2 expiries x 5 strikes x C/P
-        login = http.get(
-            "/public/auth",
-            params={
-                "grant_type": "client_credentials",
-                "client_id": user["client_id"],
-                "client_secret": user["client_secret"],
-            },
-        ).json()["result"]
-        auth = {"Authorization": f"Bearer {login['access_token']}"}
+        auth = bearer(http, user)
         bought = http.get(
             "/private/buy",
             params={"instrument_name": "BTC-PERPETUAL", "amount": "0.1", "type": "market"},
@@ -92,15 +85,7 @@ def _cross_two_users_and_see_it_settled(home: Path) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{address['port']}/api/v2", timeout=10) as http:
         tokens = []
         for user in users[:2]:
-            login = http.get(
-                "/public/auth",
-                params={
-                    "grant_type": "client_credentials",
-                    "client_id": user["client_id"],
-                    "client_secret": user["client_secret"],
-                },
-            ).json()["result"]
-            tokens.append({"Authorization": f"Bearer {login['access_token']}"})
+            tokens.append(bearer(http, user))
         options = http.get(
             "/public/get_instruments", params={"currency": "BTC", "kind": "option"}
         ).json()["result"]

@@ -20,6 +20,7 @@ from optex.journal import FileFollower
 from optex.market import Fill
 from optex.node import free_ports
 from optex.risk import trade_fee
+from tests.devnet.kit import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -68,15 +69,7 @@ def _take_from_the_makers(devnet: Devnet) -> None:
     assert devnet.gateway_url is not None
     user = devnet.credentials[0]
     with httpx.Client(base_url=f"{devnet.gateway_url}/api/v2", timeout=10) as http:
-        login = http.get(
-            "/public/auth",
-            params={
-                "grant_type": "client_credentials",
-                "client_id": user["client_id"],
-                "client_secret": user["client_secret"],
-            },
-        ).json()["result"]
-        auth = {"Authorization": f"Bearer {login['access_token']}"}
+        auth = bearer(http, user)
         bought = http.get(
             "/private/buy",
             params={"instrument_name": "BTC-PERPETUAL", "amount": "0.2", "type": "market"},

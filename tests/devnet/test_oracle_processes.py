@@ -30,6 +30,7 @@ from optex.devnet import Devnet, DevnetConfig
 from optex.exchange import Command, FundingPaid, PayFunding, Pipeline
 from optex.journal import FileFollower
 from optex.node import RpcClient, free_ports
+from tests.devnet.kit import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -109,15 +110,7 @@ def _cross_the_perpetual(devnet: Devnet) -> None:
     with httpx.Client(base_url=f"{devnet.gateway_url}/api/v2", timeout=10) as http:
         tokens = []
         for user in users[:2]:
-            login = http.get(
-                "/public/auth",
-                params={
-                    "grant_type": "client_credentials",
-                    "client_id": user["client_id"],
-                    "client_secret": user["client_secret"],
-                },
-            ).json()["result"]
-            tokens.append({"Authorization": f"Bearer {login['access_token']}"})
+            tokens.append(bearer(http, user))
         params = {"instrument_name": PERP, "amount": "0.1", "type": "limit", "price": "95000"}
         sold = http.get("/private/sell", params=params, headers=tokens[0]).json()
         assert sold["result"]["order"]["order_state"] == "open", sold
