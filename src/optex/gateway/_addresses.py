@@ -42,7 +42,7 @@ from optex.crypto import (
     WithdrawalState,
 )
 from optex.gateway._gateway import SETTLEMENT, Call
-from optex.gateway._home import _locked, _write_atomic, master_key
+from optex.gateway._home import AccountRecords, master_key
 from optex.gateway._methods import Method, Param
 from optex.gateway._reasons import GatewayReason
 from optex.gateway._tfa import TotpStore
@@ -58,24 +58,16 @@ class GuardStore:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-
-    def _load_all(self) -> dict[str, WithdrawalState]:
-        try:
-            data = (self.home / GUARD_FILE).read_bytes()
-        except FileNotFoundError:
-            return {}
-        return msgspec.json.decode(data, type=dict[str, WithdrawalState])
+        self._records = AccountRecords(home / GUARD_FILE, WithdrawalState)
 
     def load(self, account: str) -> WithdrawalState:
         """``account``'s saved state (empty if it has none)."""
-        return self._load_all().get(account, WithdrawalState())
+        state = self._records.get(account)
+        return WithdrawalState() if state is None else state
 
     def save(self, account: str, state: WithdrawalState) -> None:
         """Replace ``account``'s saved state, atomically."""
-        with _locked(self.home):
-            states = self._load_all()
-            states[account] = state
-            _write_atomic(self.home / GUARD_FILE, msgspec.json.encode(states))
+        self._records.put(account, state)
 
 
 def _totp(call: Call) -> TotpStore:

@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 import msgspec
 from cryptography.hazmat.primitives import hashes
@@ -151,6 +151,42 @@ def _locked(home: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+R = TypeVar("R")
+
+
+class AccountRecords(Generic[R]):
+    """A JSON file in the gateway home holding one record per account (TOTP secrets, withdrawal
+    guards): read whole, and replaced atomically under the home's lock so that two writers
+    never lose each other's accounts."""
+
+    def __init__(self, path: Path, record: type[R]) -> None:
+        self.path = path
+        self._decoder = msgspec.json.Decoder(dict[str, record])  # type: ignore[valid-type]
+
+    def all(self) -> dict[str, R]:
+        """Every account's record (none when the file does not exist yet)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        records: dict[str, R] = self._decoder.decode(data)
+        return records
+
+    def get(self, account: str) -> R | None:
+        """``account``'s record, if it has one."""
+        return self.all().get(account)
+
+    def put(self, account: str, record: R | None) -> None:
+        """Replace ``account``'s record (``None`` deletes it), atomically."""
+        with _locked(self.path.parent):
+            records = self.all()
+            if record is None:
+                records.pop(account, None)
+            else:
+                records[account] = record
+            _write_atomic(self.path, msgspec.json.encode(records))
 
 
 def resolve_password(password: str | None = None, password_file: Path | None = None) -> str:

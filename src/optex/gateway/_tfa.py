@@ -18,7 +18,7 @@ from typing import Final
 import msgspec
 
 from optex.crypto import MasterKey, Secret, TotpEnrolment, TotpGuard, TotpState
-from optex.gateway._home import _locked, _write_atomic
+from optex.gateway._home import AccountRecords
 
 TOTP_FILE: Final = "totp.json"
 _CONTEXT: Final = b"optex.gateway/totp/v1:"
@@ -64,32 +64,19 @@ class TotpStore:
     def __init__(self, home: Path, master: MasterKey) -> None:
         self.home = home
         self.master = master
-
-    def _load(self) -> dict[str, TotpRecord]:
-        try:
-            data = (self.home / TOTP_FILE).read_bytes()
-        except FileNotFoundError:
-            return {}
-        return msgspec.json.decode(data, type=dict[str, TotpRecord])
+        self._records = AccountRecords(home / TOTP_FILE, TotpRecord)
 
     def guard(self, account: str) -> TotpGuard:
         """A guard holding ``account``'s saved record (or none): act on it, then :meth:`save`."""
         guard = TotpGuard()
-        record = self._load().get(account)
+        record = self._records.get(account)
         if record is not None:
             _restore(guard, account, record, self.master)
         return guard
 
     def save(self, guard: TotpGuard, account: str) -> None:
         """Write ``account``'s record back from ``guard`` (or delete it if the guard has none)."""
-        with _locked(self.home):
-            records = self._load()
-            record = _export(guard, account, self.master)
-            if record is None:
-                records.pop(account, None)
-            else:
-                records[account] = record
-            _write_atomic(self.home / TOTP_FILE, msgspec.json.encode(records))
+        self._records.put(account, _export(guard, account, self.master))
 
     def is_enrolled(self, account: str) -> bool:
         """Whether ``account`` has a confirmed second factor."""
