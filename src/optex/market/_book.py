@@ -14,8 +14,6 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 
-import msgspec
-
 from optex.core import (
     Instrument,
     OrderType,
@@ -29,47 +27,98 @@ from optex.market._messages import (
     StpMode,
 )
 
+# Enum members as module constants: in CPython 3.11 reading a member off its class costs
+# about 190 ns (EnumType.__getattr__), more than most of what the hot path does.
+_PO_OFF = PostOnly.OFF
+_SIDE_BUY = Side.BUY
+_SRC_MARK = PriceSource.MARK
+_STATE_OPEN = OrderState.OPEN
 
-class Order(msgspec.Struct, eq=False):
+
+class Order:
     """An order inside the engine (mutable; read it, never change it from outside).
 
     ``quantity`` is the order's total size, and ``filled + remaining + cancelled == quantity``
     at all times (``cancelled`` counts expired quantity too). ``visible`` is the part of
     ``remaining`` shown in the book (less than it only for icebergs, whose ``display`` is the
-    slice shown at a time). A msgspec Struct rather than a slotted class because its
-    constructor, written in C, fills the defaults twice as fast; ``eq=False`` keeps identity
-    comparison, which the linked queues rely on.
+    slice shown at a time). A plain class, compared by identity (the linked queues rely on
+    it); ``_book.pxd`` makes it a C struct when the package is compiled, so the matching loop
+    reads and writes its fields without a dictionary or descriptor lookup.
     """
 
-    order_id: int
-    account: str
-    instrument: str
-    side: Side
-    order_type: OrderType
-    price: int | None
-    quantity: int
-    tif: TimeInForce
-    ts_ms: int
-    is_buy: bool = False
-    key: int = 0
-    remaining: int = 0
-    filled: int = 0
-    cancelled: int = 0
-    display: int = 0
-    visible: int = 0
-    client_order_id: str | None = None
-    expire_ts_ms: int | None = None
-    post_only: PostOnly = PostOnly.OFF
-    reduce_only: bool = False
-    stp: StpMode | None = None
-    mmp_group: str | None = None
-    trigger: PriceSource = PriceSource.MARK
-    trigger_price: int | None = None
-    state: OrderState = OrderState.OPEN
-    quote: bool = False
-    prev: Order | None = None
-    next: Order | None = None
-    level: Level | None = None
+    __slots__ = (
+        "account",
+        "cancelled",
+        "client_order_id",
+        "display",
+        "expire_ts_ms",
+        "filled",
+        "instrument",
+        "is_buy",
+        "key",
+        "level",
+        "mmp_group",
+        "next",
+        "order_id",
+        "order_type",
+        "post_only",
+        "prev",
+        "price",
+        "quantity",
+        "quote",
+        "reduce_only",
+        "remaining",
+        "side",
+        "state",
+        "stp",
+        "tif",
+        "trigger",
+        "trigger_price",
+        "ts_ms",
+        "visible",
+    )
+
+    def __init__(  # noqa: PLR0917 - positional on purpose, see below
+        self,
+        order_id: int,
+        account: str,
+        instrument: str,
+        side: Side,
+        order_type: OrderType,
+        price: int | None,
+        quantity: int,
+        tif: TimeInForce,
+        ts_ms: int,
+    ) -> None:
+        # Only the fields every order has are arguments: a positional call is several times
+        # cheaper than keywords, and the engine sets the rarer fields afterwards.
+        self.order_id = order_id
+        self.account = account
+        self.instrument = instrument
+        self.side = side
+        self.order_type = order_type
+        self.price = price
+        self.quantity = quantity
+        self.tif = tif
+        self.ts_ms = ts_ms
+        is_buy = self.is_buy = side is _SIDE_BUY
+        # Sort key on its own side: best first in an ascending list.
+        self.key = 0 if price is None else (-price if is_buy else price)
+        self.remaining = self.visible = quantity
+        self.filled = self.cancelled = self.display = 0
+        self.client_order_id: str | None = None
+        self.expire_ts_ms: int | None = None
+        self.post_only = _PO_OFF
+        self.reduce_only = False
+        self.stp: StpMode | None = None
+        self.mmp_group: str | None = None
+        self.trigger = _SRC_MARK
+        self.trigger_price: int | None = None
+        self.state = _STATE_OPEN
+        self.quote = False
+        self.prev: Order | None = None
+        self.next: Order | None = None
+        self.level: Level | None = None
 
     def set_price(self, price: int) -> None:
         """Change the limit price (and its sort key) of an order that is not resting."""
@@ -83,36 +132,17 @@ class Order(msgspec.Struct, eq=False):
         )
 
 
-def new_order(
-    order_id: int,
-    account: str,
-    instrument: str,
-    side: Side,
-    *,
-    order_type: OrderType,
-    price: int | None,
-    quantity: int,
-    tif: TimeInForce,
-    ts_ms: int,
-) -> Order:
-    """A fresh open order with nothing filled, all of it visible."""
-    order = Order(order_id, account, instrument, side, order_type, price, quantity, tif, ts_ms)
-    is_buy = order.is_buy = side is Side.BUY
-    # Sort key on its own side: best first in an ascending list.
-    if price is not None:
-        order.key = -price if is_buy else price
-    order.remaining = order.visible = quantity
-    return order
-
-
-class Level(msgspec.Struct, eq=False):
+class Level:
     """The FIFO queue of orders at one price; ``total`` is its visible quantity."""
 
-    price: int
-    key: int
-    total: int = 0
-    head: Order | None = None
-    tail: Order | None = None
+    __slots__ = ("head", "key", "price", "tail", "total")
+
+    def __init__(self, price: int, key: int) -> None:
+        self.price = price
+        self.key = key
+        self.total = 0
+        self.head: Order | None = None
+        self.tail: Order | None = None
 
 
 class Book:
@@ -126,18 +156,29 @@ class Book:
         "bid_keys",
         "bid_levels",
         "delta_ppm",
+        "expiry_ms",
         "index",
         "instrument",
         "last",
+        "lot_size",
         "mark",
+        "max_lots",
+        "min_lots",
         "name",
         "positions",
         "stops",
+        "tick_size",
     )
 
     def __init__(self, instrument: Instrument, band_bps: int | None = None, band_min: int = 0):
         self.instrument = instrument
         self.name = instrument.name
+        # The instrument's grid and life, copied into C fields for the per-order checks.
+        self.tick_size = instrument.tick_size
+        self.lot_size = instrument.lot_size
+        self.min_lots = instrument.min_lots
+        self.max_lots = instrument.max_lots
+        self.expiry_ms = instrument.expiry_ms
         self.bid_keys: list[int] = []
         self.ask_keys: list[int] = []
         self.bid_levels: dict[int, Level] = {}

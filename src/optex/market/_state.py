@@ -23,7 +23,7 @@ from optex.core import (
     encode,
 )
 from optex.market._base import UNBOUNDED
-from optex.market._book import Book, Order, new_order
+from optex.market._book import Book, Order
 from optex.market._lifecycle import OrderState
 from optex.market._messages import (
     PostOnly,
@@ -135,16 +135,8 @@ def _order_record(o: Order) -> OrderRecord:
 
 
 def _order(r: OrderRecord, instrument: str) -> Order:
-    o = new_order(
-        r.order_id,
-        r.account,
-        instrument,
-        r.side,
-        order_type=r.order_type,
-        price=r.price,
-        quantity=r.quantity,
-        tif=r.tif,
-        ts_ms=r.ts_ms,
+    o = Order(
+        r.order_id, r.account, instrument, r.side, r.order_type, r.price, r.quantity, r.tif, r.ts_ms
     )
     o.remaining, o.filled, o.cancelled = r.remaining, r.filled, r.cancelled
     o.display, o.visible = r.display, r.visible
