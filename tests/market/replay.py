@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from optex.core import encode
@@ -131,6 +133,21 @@ def replay(commands: list[Any]) -> tuple[MatchingEngine, str]:
     for command in commands:
         digest.update(encode(engine.process(command)))
     return engine, digest.hexdigest()
+
+
+def replay_elsewhere(seed: int, count: int, cwd: Path, env: dict[str, str]) -> list[str]:
+    """The digests that :func:`main` prints for ``seeded_stream(seed, count)``, from a new
+    Python process started in ``cwd`` with ``env``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.market.replay", str(seed), str(count)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return result.stdout.split()
 
 
 def main() -> None:

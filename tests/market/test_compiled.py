@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.market.replay import replay, seeded_stream
+from optex.market import AmendOrder, NewOrder
+from optex.market._orders import AMEND_ORDER_FIELDS, NEW_ORDER_FIELDS
+from tests.market.replay import replay, replay_elsewhere, seeded_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "src" / "optex"
@@ -34,6 +36,11 @@ COMPILED = (
     "_quotes",
     "_engine",
 )
+
+
+def test_orders_and_amendments_are_unpacked_in_their_field_order() -> None:
+    assert NewOrder.__struct_fields__ == NEW_ORDER_FIELDS
+    assert AmendOrder.__struct_fields__ == AMEND_ORDER_FIELDS
 
 
 def test_setup_compiles_the_modules_listed_here() -> None:
@@ -68,17 +75,7 @@ def test_the_compiled_engine_gives_what_its_python_source_gives(tmp_path: Path) 
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     probe = (
-        "import optex.market._matching as m, sys; "
-        "sys.exit(0 if m.__file__.endswith('.py') else 3)"
+        "import optex.market._matching as m, sys; sys.exit(0 if m.__file__.endswith('.py') else 3)"
     )
     subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, timeout=60, check=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.market.replay", "77", "3000"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    assert result.stdout.split() == [events, engine.state_hash().hex()]
+    assert replay_elsewhere(77, 3_000, tmp_path, env) == [events, engine.state_hash().hex()]

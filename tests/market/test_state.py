@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from optex.core import decode, encode
 from optex.market import Command, MatchingEngine
 from tests.market.kit import CALL, PERP, Ledger, buy, engine, sell
-from tests.market.replay import replay, seeded_stream
+from tests.market.replay import replay, replay_elsewhere, seeded_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,13 +78,4 @@ def test_replay_in_another_process_gives_the_same_events_and_hash() -> None:
     _, events = replay(seeded_stream(2026, 1_200))
     here = replay(seeded_stream(2026, 1_200))[0].state_hash().hex()
     env = {**os.environ, "PYTHONHASHSEED": "4242"}
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.market.replay", "2026", "1200"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.split() == [events, here]
+    assert replay_elsewhere(2026, 1_200, ROOT, env) == [events, here]

@@ -32,7 +32,6 @@ MARKET_TYPES = frozenset({OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAK
 STOP_TYPES = frozenset({OrderType.STOP_LIMIT, OrderType.STOP_MARKET})
 TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT_LIMIT, OrderType.TAKE_PROFIT_MARKET})
 TRIGGERED_TYPES = STOP_TYPES | TAKE_PROFIT_TYPES
-_LIMIT = OrderType.LIMIT
 
 
 # Enum members as module constants: in CPython 3.11 reading a member off its class costs
@@ -177,26 +176,7 @@ def reference_price(book: Book, source: PriceSource) -> int | None:
 
 def check_new_order(cmd: NewOrder, book: Book, now: int) -> Problem | None:
     """Everything about a new order that does not depend on other orders."""
-    quantity, price = cmd.quantity, cmd.price
     lot, expiry = book.lot_size, book.expiry_ms
-    if (
-        # The common case, a plain limit order on the grid, passes without the branches below;
-        # anything unusual or wrong falls through to them.
-        cmd.order_type is _LIMIT
-        and type(quantity) is int
-        and type(price) is int
-        and price > 0
-        and not price % book.tick_size
-        and not quantity % lot
-        and book.min_lots <= quantity // lot <= book.max_lots
-        and cmd.trigger_price is None
-        and cmd.expire_ts_ms is None
-        and cmd.display_quantity is None
-        and cmd.tif is not _TIF_GTD
-        and (cmd.post_only is _PO_OFF or cmd.tif is _TIF_GTC)
-        and (expiry is None or now < expiry)
-    ):
-        return None if book.band_bps is None else check_band(price, book)
     if expiry is not None and now >= expiry:
         return MarketReason.INSTRUMENT_EXPIRED, f"{book.name} expired at {expiry}"
     problem = check_quantity(cmd.quantity, book)

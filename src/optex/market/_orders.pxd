@@ -5,8 +5,10 @@ cimport cython
 from optex.market._book cimport Book, Level, Order
 from optex.market._matching cimport Matcher
 
+cpdef bint _well_typed(tuple fields)
+
 cdef class OrderDesk(Matcher):
-    @cython.locals(book=Book, order=Order, is_buy=bint, triggered=bint)
+    @cython.locals(book=Book, order=Order, is_buy=bint, triggered=bint, fields=tuple)
     cdef _new_order(self, object cmd, list events)
 
     @cython.locals(order=Order)
