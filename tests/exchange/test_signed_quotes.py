@@ -35,11 +35,13 @@ from optex.exchange import (
 )
 from optex.journal import MemoryJournal
 from optex.market import (
+    AdvanceTime,
     Fill,
     NewOrder,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderExpired,
     OrderRejected,
     SetMmpConfig,
 )
@@ -374,3 +376,33 @@ async def test_the_sequencer_refuses_signed_quotes_without_a_key_authority() -> 
     error = await refused(seq, SignedMassQuote(0, MM, "mm", (run.leg(Side.SELL, LOT),)))
     assert error.code is ExchangeReason.SIGNED_ORDERS_DISABLED
     await seq.close()
+
+
+def test_a_leg_rests_no_longer_than_its_signature_lasts() -> None:
+    run = Run()
+    short = run.leg(Side.SELL, 2 * LOT, expiry_ms=run.ts + 50)
+    bid = run.leg(Side.BUY, 2 * LOT, PRICE - TICK)
+    accepted = {e.side: e.order_id for e in run.quote(short, bid) if isinstance(e, OrderAccepted)}
+    # Time passes to the ask's expiry: a fill after it would never settle, so it is gone.
+    run.ts += 60
+    events = run.apply(AdvanceTime(0))
+    assert [e.order_id for e in events if isinstance(e, OrderExpired)] == [accepted[Side.SELL]]
+    assert run.live(Side.SELL) == []
+    assert [o for o, _, _ in run.live(Side.BUY)] == [accepted[Side.BUY]]
+    taker = run.apply(NewOrder(0, "bob", PERP, Side.BUY, 2 * LOT, PRICE))
+    assert not [e for e in taker if isinstance(e, Fill)]
+
+
+def test_a_replacement_that_keeps_the_quote_moves_its_end_to_the_new_signatures() -> None:
+    run = Run()
+    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + 50)
+    order_id = next(e.order_id for e in run.quote(first) if isinstance(e, OrderAccepted))
+    # Same price, smaller total: the quote keeps its id, and now lasts as long as the new leg.
+    later = run.requote(first, quantity=3 * LOT)
+    run.quote(later)
+    run.ts += 60
+    assert not [e for e in run.apply(AdvanceTime(0)) if isinstance(e, OrderExpired)]
+    assert run.live(Side.SELL) == [(order_id, PRICE, 3 * LOT)]
+    run.ts = later.intent.expiry_ms
+    expired = [e for e in run.apply(AdvanceTime(0)) if isinstance(e, OrderExpired)]
+    assert [e.order_id for e in expired] == [order_id]

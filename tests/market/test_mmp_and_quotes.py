@@ -14,6 +14,7 @@ from optex.market import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderExpired,
     OrderRejected,
     Quote,
     ResetMmp,
@@ -148,3 +149,59 @@ def test_mass_cancel_cancels_only_the_accounts_orders_on_that_instrument() -> No
     events = e.process(MassCancel(4, "a", instrument=NAME))
     assert len(of(events, OrderCancelled)) == 1
     assert depth(e) == ([(98, 1)], []) and depth(e, CALL.name) == ([(9, 1)], [])
+
+
+def expiring(name: str, bid: int, ask: int, bid_until: int | None, ask_until: int | None) -> Quote:
+    return Quote(name, bid * TICK, 2 * LOT, ask * TICK, 2 * LOT, bid_until, ask_until)
+
+
+def test_a_quote_side_rests_until_its_expiry() -> None:
+    e = engine(PERP)
+    e.process(mmp(1))
+    e.process(quote(2, expiring(NAME, 99, 101, bid_until=10, ask_until=None)))
+    assert not of(e.process(AdvanceTime(9)), OrderExpired)
+    expired = of(e.process(AdvanceTime(10)), OrderExpired)
+    assert [x.quantity for x in expired] == [2 * LOT]
+    assert depth(e) == ([], [(101, 2)])
+    # The side is free again: a new bid opens a new quote.
+    assert len(of(e.process(quote(11, two_sided(NAME, 99, 101))), OrderAccepted)) == 1
+
+
+def test_a_quote_kept_in_place_takes_the_new_expiry() -> None:
+    e = engine(PERP)
+    e.process(mmp(1))
+    first = e.process(quote(2, expiring(NAME, 99, 101, bid_until=10, ask_until=10)))
+    ids = sorted(a.order_id for a in of(first, OrderAccepted))
+    # Same prices and sizes: the quotes stay (same ids, priority kept), now until 50 and never.
+    kept = e.process(quote(3, expiring(NAME, 99, 101, bid_until=50, ask_until=None)))
+    assert not of(kept, OrderAccepted) and not of(kept, OrderCancelled)
+    assert not of(e.process(AdvanceTime(20)), OrderExpired)
+    assert sorted(o.order_id for o in e.open_orders("mm")) == ids
+    expired = of(e.process(AdvanceTime(50)), OrderExpired)
+    assert [x.order_id for x in expired] == [ids[0]]
+    assert depth(e) == ([], [(101, 2)])
+    # The expiry is part of the state: a snapshot brings it back.
+    restored = type(e).restore(e.snapshot())
+    assert restored.state_hash() == e.state_hash()
+
+
+@pytest.mark.parametrize("until", [5, 4])
+def test_a_quote_expiring_before_it_arrives_is_rejected_whole(until: int) -> None:
+    e = engine(PERP)
+    e.process(mmp(1))
+    e.process(AdvanceTime(5))
+    before = e.state_hash()
+    events = e.process(quote(5, expiring(NAME, 99, 101, bid_until=None, ask_until=until)))
+    assert [r.reason for r in of(events, OrderRejected)] == ["expiry_time_passed"]
+    assert e.state_hash() == before
+
+
+def test_a_quote_expiry_that_is_not_an_integer_is_rejected() -> None:
+    e = engine(PERP)
+    e.process(mmp(1))
+    e.process(AdvanceTime(5))
+    before = e.state_hash()
+    bad = Quote(NAME, 99 * TICK, 2 * LOT, None, 0, "soon", None)  # type: ignore[arg-type]
+    events = e.process(quote(5, bad))
+    assert [r.reason for r in of(events, OrderRejected)] == ["not_an_integer"]
+    assert e.state_hash() == before

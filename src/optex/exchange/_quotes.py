@@ -30,6 +30,10 @@ fills per chain of replacements (``origin``), so:
   (same price, no larger), the quote is pulled first and the leg placed after it in a second
   ``MassQuote``: one order id governed by two origins could fill beyond what the maker meant.
 
+Each side rests no longer than the signature of the leg that governs it (the market's
+``Quote.bid_expire_ts_ms``/``ask_expire_ts_ms``): a fill after that could not be proven on
+chain, so the market expires the quote at that time.
+
 After the quote, :class:`~optex.exchange.SignedQuotesApplied` names each leg that governs a
 live order and its order id; the batcher's collector and the maker's own bookkeeping read it.
 """
@@ -71,6 +75,9 @@ MAX_LEGS: Final = 512
 16 KiB command limit allows about 35 legs, so this only bounds a foreign journal."""
 
 Slot = tuple[str, Side]
+Rest = tuple[int | None, int, int | None]
+"""What one side of a quote becomes: price, remaining quantity and the most it may rest."""
+PULL: Final[Rest] = (None, 0, None)
 Trade = Callable[[Command], list[Event]]
 
 
@@ -180,8 +187,8 @@ class _QuoteRun:
             for o in engine.open_orders(command.account)
             if o.quote and o.mmp_group == command.mmp_group
         }
-        self.plan: dict[Slot, tuple[int | None, int]] = {}
-        """Side -> (price, remaining) for the first ``MassQuote``; ``(None, 0)`` pulls it."""
+        self.plan: dict[Slot, Rest] = {}
+        """Side -> (price, remaining, expiry) for the first ``MassQuote``; ``PULL`` pulls it."""
         self.kept: list[tuple[Order, SignedOrder, bytes]] = []
         self.fresh: dict[Slot, bytes] = {}
         self.later: list[tuple[Order, SignedOrder, bytes]] = []
@@ -189,7 +196,7 @@ class _QuoteRun:
 
     def run(self, digests: Sequence[bytes]) -> list[Event]:
         for pull in self.command.pulls:
-            self.plan[pull.instrument, pull.side] = (None, 0)
+            self.plan[pull.instrument, pull.side] = PULL
         for leg, digest in zip(self.command.legs, digests, strict=True):
             self._place(leg, digest)
         self.events += self.trade(self._mass_quote(self.plan))
@@ -221,21 +228,22 @@ class _QuoteRun:
             if problem is not None:
                 code, message = problem
                 self.events.append(_rejected(self.command, existing, code, message))
-                self.plan[slot] = (None, 0)
+                self.plan[slot] = PULL
                 return
             assert existing is not None  # noqa: S101 - narrowing: _misfit refuses a missing one
             remaining = intent.quantity - existing.filled
             if remaining <= 0:
-                self.plan[slot] = (None, 0)  # the new total is filled already: nothing rests
+                self.plan[slot] = PULL  # the new total is filled already: nothing rests
                 return
-            self.plan[slot] = (existing.price, remaining)
+            # The replacement governs the quote now: it rests until that signature expires.
+            self.plan[slot] = (existing.price, remaining, intent.expiry_ms)
             self.kept.append((existing, leg, digest))
         elif (
             existing is not None
             and existing.price == intent.price
             and intent.quantity <= existing.remaining
         ):
-            self.plan[slot] = (None, 0)  # the market would keep it: pull it, place after
+            self.plan[slot] = PULL  # the market would keep it: pull it, place after
             self.later.append((existing, leg, digest))
         else:
             self.plan[slot] = _size(leg)
@@ -284,7 +292,7 @@ class _QuoteRun:
                     opened.append(GoverningLeg(event.order_id, digest))
         return opened
 
-    def _mass_quote(self, plan: dict[Slot, tuple[int | None, int]]) -> MassQuote:
+    def _mass_quote(self, plan: dict[Slot, Rest]) -> MassQuote:
         # The market's Quote holds both sides of an instrument: a side the plan does not name
         # is restated as it is now (same price and remaining: the market leaves it alone).
         quotes = []
@@ -295,9 +303,11 @@ class _QuoteRun:
                     sides.append(plan[name, side])
                 else:
                     live = self.engine_quote(name, side)
-                    sides.append((None, 0) if live is None else (live.price, live.remaining))
-            (bid, bid_qty), (ask, ask_qty) = sides
-            quotes.append(Quote(name, bid, bid_qty, ask, ask_qty))
+                    sides.append(
+                        PULL if live is None else (live.price, live.remaining, live.expire_ts_ms)
+                    )
+            (bid, bid_qty, bid_expiry), (ask, ask_qty, ask_expiry) = sides
+            quotes.append(Quote(name, bid, bid_qty, ask, ask_qty, bid_expiry, ask_expiry))
         return MassQuote(
             self.command.ts_ms,
             self.command.account,
@@ -326,8 +336,9 @@ def _by_id(leg: GoverningLeg) -> int:
     return leg.order_id
 
 
-def _size(leg: SignedOrder) -> tuple[int | None, int]:
-    return leg.intent.price, leg.intent.quantity
+def _size(leg: SignedOrder) -> Rest:
+    # A leg rests no longer than its signature lasts: a fill after that would not settle.
+    return leg.intent.price, leg.intent.quantity, leg.intent.expiry_ms
 
 
 def _invalid(message: str) -> InvalidInput:

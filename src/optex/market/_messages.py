@@ -135,13 +135,20 @@ class MassCancel(_Message, frozen=True):
 
 
 class Quote(msgspec.Struct, frozen=True, gc=False):
-    """One instrument's two-sided quote; a side with no quantity withdraws that side."""
+    """One instrument's two-sided quote; a side with no quantity withdraws that side.
+
+    ``bid_expire_ts_ms`` / ``ask_expire_ts_ms``: the most that side may rest (``OrderExpired``
+    then), as a GTC order's ``expire_ts_ms``; a quote kept in place takes the new value. A
+    signed quote's leg must stop resting when its signature expires.
+    """
 
     instrument: str
     bid_price: int | None = None
     bid_quantity: int = 0
     ask_price: int | None = None
     ask_quantity: int = 0
+    bid_expire_ts_ms: int | None = None
+    ask_expire_ts_ms: int | None = None
 
 
 class MassQuote(_Message, frozen=True):

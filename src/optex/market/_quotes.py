@@ -53,11 +53,19 @@ class Quoter(OrderDesk):
             return
         for quote in cmd.quotes:
             book = self._books[quote.instrument]
-            for side, price, quantity in (
-                (_BUY, quote.bid_price, quote.bid_quantity),
-                (_SELL, quote.ask_price, quote.ask_quantity),
+            for side, price, quantity, expire_ts_ms in (
+                (_BUY, quote.bid_price, quote.bid_quantity, quote.bid_expire_ts_ms),
+                (_SELL, quote.ask_price, quote.ask_quantity, quote.ask_expire_ts_ms),
             ):
-                self._requote(cmd, book, events, side=side, price=price, quantity=quantity)
+                self._requote(
+                    cmd,
+                    book,
+                    events,
+                    side=side,
+                    price=price,
+                    quantity=quantity,
+                    expire_ts_ms=expire_ts_ms,
+                )
             self._settle(book, events, ts)
 
     def _requote(
@@ -69,12 +77,18 @@ class Quoter(OrderDesk):
         side: Side,
         price: int | None,
         quantity: int,
+        expire_ts_ms: int | None,
     ) -> None:
         ts, account, group = cmd.ts_ms, cmd.account, cmd.mmp_group
         key = (account, group, book.name, side)
         existing = self._quotes.get(key)
         if existing is not None:
             if price is not None and price == existing.price and 0 < quantity <= existing.remaining:
+                if existing.expire_ts_ms != expire_ts_ms:
+                    existing.expire_ts_ms = expire_ts_ms
+                    if expire_ts_ms is not None:
+                        # The entry for the old time is skipped when it comes due.
+                        self._push_deadline((expire_ts_ms, 0, existing.order_id, ""))
                 if quantity < existing.remaining:
                     level = existing.level
                     assert level is not None  # noqa: S101 - narrowing: resting orders have a level
@@ -117,6 +131,7 @@ class Quoter(OrderDesk):
         order.post_only = cmd.post_only
         order.mmp_group = group
         order.quote = True
+        order.expire_ts_ms = expire_ts_ms
         events.append(
             OrderAccepted(ts, order_id, account, None, book.name, side, _LIMIT, price, quantity)
         )
@@ -141,14 +156,22 @@ class Quoter(OrderDesk):
             if quote.instrument in seen:
                 return MarketReason.INVALID_MASS_QUOTE, f"{quote.instrument} is quoted twice"
             seen.add(quote.instrument)
-            for price, quantity, name in (
-                (quote.bid_price, quote.bid_quantity, "bid"),
-                (quote.ask_price, quote.ask_quantity, "ask"),
+            for price, quantity, expire_ts_ms, name in (
+                (quote.bid_price, quote.bid_quantity, quote.bid_expire_ts_ms, "bid"),
+                (quote.ask_price, quote.ask_quantity, quote.ask_expire_ts_ms, "ask"),
             ):
                 if type(quantity) is not int:
                     return MarketReason.NOT_AN_INTEGER, f"{name} quantity must be an integer"
                 if quantity == 0:
                     continue
+                if expire_ts_ms is not None:
+                    if type(expire_ts_ms) is not int:
+                        return MarketReason.NOT_AN_INTEGER, f"{name} expiry must be an integer"
+                    if expire_ts_ms <= cmd.ts_ms:
+                        return (
+                            MarketReason.EXPIRY_TIME_PASSED,
+                            f"the {name} expiry {expire_ts_ms} is not after {cmd.ts_ms}",
+                        )
                 problem = check_quantity(quantity, book, f"{name} quantity")
                 if problem is None:
                     problem = (
