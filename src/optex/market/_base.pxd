@@ -3,6 +3,7 @@
 
 cimport cython
 
+from optex.market._lifecycle cimport advance
 from optex.market._book cimport Book, Level, Order
 
 cdef class EngineBase:

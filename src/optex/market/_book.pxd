@@ -5,6 +5,9 @@
 
 cimport cython
 
+# Free lists: the engine makes and drops orders and levels all the time; reusing their memory
+# saves the allocator round trip.
+@cython.freelist(1024)
 cdef class Order:
     cdef public object order_id, account, instrument, side, order_type, price, quantity, tif
     cdef public object ts_ms, key, remaining, filled, cancelled, display, visible
@@ -15,6 +18,7 @@ cdef class Order:
     cdef public Level level
     cpdef set_price(self, object price)
 
+@cython.freelist(1024)
 cdef class Level:
     cdef public object price, key, total
     cdef public Order head, tail

@@ -57,9 +57,16 @@ TRANSITIONS: Final[dict[tuple[OrderState, Trigger], OrderState]] = {
 FINAL_STATES: Final = frozenset({_S.FILLED, _S.CANCELLED, _S.EXPIRED})
 
 
+# The same table by state, then trigger: two lookups of interned strings instead of building
+# and hashing a tuple on every fill and amendment.
+_NEXT: Final[dict[OrderState, dict[Trigger, OrderState]]] = {}
+for (_state, _trigger), _after in TRANSITIONS.items():
+    _NEXT.setdefault(_state, {})[_trigger] = _after
+
+
 def advance(state: OrderState, trigger: Trigger) -> OrderState:
     """The state after ``trigger``, or :class:`InvariantViolation` if the table forbids it."""
     try:
-        return TRANSITIONS[state, trigger]
+        return _NEXT[state][trigger]
     except KeyError:
         raise InvariantViolation(f"an order in state {state} cannot {trigger}") from None

@@ -2,6 +2,8 @@
 
 cimport cython
 
+from optex.market._checks cimport check_band, check_new_order, check_price, check_quantity
+from optex.market._lifecycle cimport advance
 from optex.market._book cimport Book, Level, Order
 from optex.market._matching cimport Matcher
 
