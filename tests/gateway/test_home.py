@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from optex.core import Conflict, OptexError
-from optex.crypto import PrivateKey, SecurityReason, TradingScope
+from optex.crypto import PrivateKey, SecurityReason, TradingScope, WithdrawalState
 from optex.exchange import FileAuthority, delegations_from, load_delegations_file
 from optex.gateway import GatewayConfig, gateway_public_key, init_home, provision_account, unlock
+from optex.gateway._home import AccountRecords
+from optex.gateway._reasons import GatewayReason
 from tests.gateway.kit import PASSWORD
 
 
@@ -82,3 +84,33 @@ def test_the_engines_file_authority_sees_accounts_provisioned_after_it_started(h
         authority.check("carol", gateway_key, TradingScope.TRADE, 2_000_000)
     provision_account(home, "carol", PrivateKey.generate(), password=PASSWORD, now_ms=2_000_000)
     authority.check("carol", gateway_key, TradingScope.TRADE, 2_000_000)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b'{"alice": {"addresses": 7}}', b"[]", b'{"alice": {"unknown": 1}}'],
+)
+def test_a_damaged_per_account_file_is_refused_and_left_as_it_is(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "withdrawals.json"
+    path.write_bytes(content)
+    records = AccountRecords(path, WithdrawalState)
+    with pytest.raises(OptexError) as refused:
+        records.get("alice")
+    assert refused.value.reason == GatewayReason.INVALID_HOME.reason
+    assert str(path) in refused.value.message
+    # A write must not start afresh: that would drop every other account's record.
+    with pytest.raises(OptexError):
+        records.put("bob", WithdrawalState())
+    assert path.read_bytes() == content
+
+
+def test_per_account_records_keep_each_others_accounts(tmp_path: Path) -> None:
+    records = AccountRecords(tmp_path / "withdrawals.json", WithdrawalState)
+    assert records.get("alice") is None
+    records.put("alice", WithdrawalState(history={"USDC": ((1, 5),)}))
+    records.put("bob", WithdrawalState())
+    assert records.get("alice") == WithdrawalState(history={"USDC": ((1, 5),)})
+    records.put("alice", None)
+    assert records.all() == {"bob": WithdrawalState()}

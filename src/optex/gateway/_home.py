@@ -171,7 +171,11 @@ class AccountRecords(Generic[R]):
             data = self.path.read_bytes()
         except FileNotFoundError:
             return {}
-        records: dict[str, R] = self._decoder.decode(data)
+        try:
+            records: dict[str, R] = self._decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            # Refuse rather than start afresh: a write would drop every other account's record.
+            raise InvalidInput(GatewayReason.INVALID_HOME, f"{self.path}: {exc}") from None
         return records
 
     def get(self, account: str) -> R | None:
