@@ -406,3 +406,28 @@ def test_a_replacement_that_keeps_the_quote_moves_its_end_to_the_new_signatures(
     run.ts = later.intent.expiry_ms
     expired = [e for e in run.apply(AdvanceTime(0)) if isinstance(e, OrderExpired)]
     assert [e.order_id for e in expired] == [order_id]
+
+
+def test_a_quote_on_one_side_applies_when_the_other_sides_end_came_before_it() -> None:
+    run = Run()
+    bid = run.leg(Side.BUY, 2 * LOT, PRICE - TICK, expiry_ms=run.ts + 50)
+    run.quote(bid, run.leg(Side.SELL, 2 * LOT, PRICE + TICK))
+    # No command reaches the engine until after the bid's end; then the maker moves the ask only.
+    run.ts += 60
+    ask = run.leg(Side.SELL, 2 * LOT, PRICE + 2 * TICK)
+    events = run.quote(ask)
+    assert not rejections(events)
+    assert len([e for e in events if isinstance(e, OrderExpired)]) == 1
+    assert run.live(Side.BUY) == []
+    assert list(run.governed(events).values()) == [ask]
+
+
+def test_a_replacement_of_a_quote_whose_end_came_is_refused_and_nothing_rests_ungoverned() -> None:
+    run = Run()
+    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + 50)
+    run.quote(first)
+    run.ts += 60
+    events = run.quote(run.requote(first, quantity=3 * LOT))
+    assert [r.reason for r in rejections(events)] == ["replaced_order_unknown"]
+    assert run.live(Side.SELL) == []
+    assert run.governed(events) == {}

@@ -182,10 +182,12 @@ class _QuoteRun:
         self.engine = engine
         self.signed = signed
         self.trade = trade
+        # A quote whose end has come is not live: the engine expires it before it applies this
+        # command, so no leg may replace it and no side may restate it.
         self.live: dict[Slot, Order] = {
             (o.instrument, o.side): o
             for o in engine.open_orders(command.account)
-            if o.quote and o.mmp_group == command.mmp_group
+            if o.quote and o.mmp_group == command.mmp_group and _rests_at(o, command.ts_ms)
         }
         self.plan: dict[Slot, Rest] = {}
         """Side -> (price, remaining, expiry) for the first ``MassQuote``; ``PULL`` pulls it."""
@@ -326,10 +328,16 @@ class _QuoteRun:
                     and candidate.mmp_group == self.command.mmp_group
                     and candidate.instrument == instrument
                     and candidate.side is side
+                    and _rests_at(candidate, self.command.ts_ms)
                 ):
                     return candidate
             return None
         return order
+
+
+def _rests_at(order: Order, ts_ms: int) -> bool:
+    """Whether ``order`` is still resting once the engine has moved its clock to ``ts_ms``."""
+    return order.expire_ts_ms is None or order.expire_ts_ms > ts_ms
 
 
 def _by_id(leg: GoverningLeg) -> int:
