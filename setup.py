@@ -3,19 +3,44 @@
 Cython compiles the engine's hot modules (``src/optex/market/_*.py``) as they are; the ``.pxd``
 file beside each one declares the orders, levels, books and the engine as C structs with typed
 methods, so the matching loop runs without dictionary or descriptor lookups. The ``.py`` files
-stay the single source of the logic (ruff, mypy and the differential tests read them), and run
-unchanged wherever the extension is not built.
+stay the single source of the logic: ruff, mypy and the differential tests read them, and the
+test suite runs them as plain Python too, to check that both give the same events.
+
+Each build also writes ``_build.py`` beside them: the SHA-256 of every compiled module's source.
+``optex.market`` refuses to import an extension built from other source than the ``.py`` file
+next to it (after a ``git pull``, say), which would otherwise run old code without a word.
 """
+
+import hashlib
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import setup
 
+MARKET = Path("src/optex/market")
 COMPILED = ("_book", "_lifecycle", "_mmp", "_checks", "_base", "_matching", "_orders", "_quotes")
 COMPILED += ("_engine",)
 
+
+def source_digest(name: str) -> str:
+    """The SHA-256 of a compiled module's ``.py`` and ``.pxd``, as optex.market checks it."""
+    digest = hashlib.sha256()
+    for suffix in (".py", ".pxd"):
+        path = MARKET / f"{name}{suffix}"
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+(MARKET / "_build.py").write_text(
+    '"""Written by setup.py: the source each compiled module was built from."""\n\n'
+    "SOURCES = {\n"
+    + "".join(f'    "{name}": "{source_digest(name)}",\n' for name in COMPILED)
+    + "}\n"
+)
+
 setup(
     ext_modules=cythonize(
-        [f"src/optex/market/{name}.py" for name in COMPILED],
+        [str(MARKET / f"{name}.py") for name in COMPILED],
         nthreads=2,
         compiler_directives={
             "language_level": 3,

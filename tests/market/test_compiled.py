@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from optex.market import AmendOrder, NewOrder
+from optex.market._freshness import stale_modules
 from optex.market._orders import AMEND_ORDER_FIELDS, NEW_ORDER_FIELDS
 from tests.market.replay import replay, replay_elsewhere, seeded_stream
 
@@ -52,16 +53,25 @@ def test_setup_compiles_the_modules_listed_here() -> None:
 @pytest.mark.parametrize("name", COMPILED)
 def test_the_engine_module_runs_compiled_from_its_current_source(name: str) -> None:
     module = importlib.import_module(f"optex.market.{name}")
-    built = Path(module.__file__ or "")
-    assert built.name.endswith(tuple(EXTENSION_SUFFIXES)), (
+    assert Path(module.__file__ or "").name.endswith(tuple(EXTENSION_SUFFIXES)), (
         f"optex.market.{name} runs as plain Python: build it with `pip install -e .`"
     )
-    source = SOURCE / "market" / f"{name}.py"
-    for edited in (source, source.with_suffix(".pxd")):
-        if edited.exists():
-            assert edited.stat().st_mtime <= built.stat().st_mtime, (
-                f"{edited.name} changed after {built.name} was built: run `pip install -e .`"
-            )
+    assert name not in stale_modules()
+
+
+def test_an_extension_older_than_its_source_is_refused_at_import(tmp_path: Path) -> None:
+    shutil.copytree(SOURCE, tmp_path / "optex", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    probe = [sys.executable, "-c", "import optex.market"]
+    subprocess.run(probe, cwd=tmp_path, env=env, timeout=60, check=True)
+    lifecycle = tmp_path / "optex" / "market" / "_lifecycle.py"
+    lifecycle.write_text(lifecycle.read_text() + "\n# edited after the build\n")
+    result = subprocess.run(
+        probe, cwd=tmp_path, env=env, timeout=60, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "_lifecycle compiled from other source" in result.stderr
+    assert "pip install -e ." in result.stderr
 
 
 def test_the_compiled_engine_gives_what_its_python_source_gives(tmp_path: Path) -> None:
@@ -71,7 +81,7 @@ def test_the_compiled_engine_gives_what_its_python_source_gives(tmp_path: Path) 
     shutil.copytree(
         SOURCE,
         tmp_path / "optex",
-        ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"),
+        ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "_build.py", "__pycache__"),
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     probe = (

@@ -177,11 +177,12 @@ def test_a_quote_kept_in_place_takes_the_new_expiry() -> None:
     assert not of(kept, OrderAccepted) and not of(kept, OrderCancelled)
     assert not of(e.process(AdvanceTime(20)), OrderExpired)
     assert sorted(o.order_id for o in e.open_orders("mm")) == ids
-    expired = of(e.process(AdvanceTime(50)), OrderExpired)
-    assert [x.order_id for x in expired] == [ids[0]]
-    assert depth(e) == ([], [(101, 2)])
-    # The expiry is part of the state: a snapshot brings it back.
+    # The new end is part of the state: an engine restored from a snapshot keeps it too.
     restored = type(e).restore(e.snapshot())
+    for engine_ in (e, restored):
+        expired = of(engine_.process(AdvanceTime(50)), OrderExpired)
+        assert [x.order_id for x in expired] == [ids[0]]
+        assert depth(engine_) == ([], [(101, 2)])
     assert restored.state_hash() == e.state_hash()
 
 

@@ -325,8 +325,8 @@ class Ledger:
         built = self._built.get(block_hash(header))
         if built is not None and built.base == self.last_hash and built.block == block:
             # The same block on the same state: the run is deterministic, so its outcome is
-            # what a second run would give. A validator commits every block it proposed or
-            # checked, so this halves the work of executing them.
+            # what a second run would give. A validator has built almost every block it
+            # commits (to propose it or to check the proposal), so this saves a second run.
             view, results, events, signing = built.view, built.results, built.events, built.signing
         else:
             view, results, events, signing = self._execute(header, block.txs, block.signers)

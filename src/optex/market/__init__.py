@@ -23,6 +23,7 @@ from optex.market._checks import (
     Rejection,
 )
 from optex.market._engine import MatchingEngine
+from optex.market._freshness import check_build
 from optex.market._lifecycle import TRANSITIONS, OrderState, Trigger, advance
 from optex.market._messages import (
     AddInstrument,
@@ -56,6 +57,9 @@ from optex.market._messages import (
 )
 from optex.market._reasons import MarketReason
 from optex.market._state import EngineState
+
+# An extension built from older source than the .py beside it must not run (see _freshness).
+check_build()
 
 __all__ = [
     "AcceptAll",

@@ -71,7 +71,9 @@ class EngineBase:
         self._stp: dict[str, StpMode] = {}
         self._mmp: dict[tuple[str, str], MmpState] = {}
         self._quotes: dict[tuple[str, str, str, Side], Order] = {}
-        # (time, kind, order id, instrument): kind 0 is a GTD order, 1 an instrument's expiry.
+        # (time, kind, order id, instrument): kind 0 is an order's expire_ts_ms (GTD, a GTC
+        # order's limit, a quote's end), 1 an instrument's expiry. An entry whose order has
+        # since changed its time is skipped when it comes due.
         self._deadlines: list[tuple[int, int, int, str]] = []
         self._next_deadline = UNBOUNDED
         self._now = 0
