@@ -158,6 +158,18 @@ def check_band(price: int, book: Book) -> Problem | None:
     return None
 
 
+def check_expiry(value: object, now: int, name: str = "expire_ts_ms") -> Problem | None:
+    """An integer time after the command's: the most an order or a quote may rest."""
+    if type(value) is not int:
+        return MarketReason.NOT_AN_INTEGER, f"{name} must be an integer"
+    if value <= now:
+        return (
+            MarketReason.EXPIRY_TIME_PASSED,
+            f"{name} {value} is not after the command time {now}",
+        )
+    return None
+
+
 def trigger_reached(order_type: OrderType, is_buy: bool, trigger: int, price: int) -> bool:
     """Whether ``price`` fires a stop (buy: at or above) or take-profit (buy: at or below)."""
     if order_type in STOP_TYPES:
@@ -213,13 +225,9 @@ def check_new_order(cmd: NewOrder, book: Book, now: int) -> Problem | None:
     if tif is _TIF_GTD or (tif is _TIF_GTC and cmd.expire_ts_ms is not None):
         if cmd.expire_ts_ms is None:
             return MarketReason.EXPIRY_TIME_REQUIRED, "set expire_ts_ms for a GTD order"
-        if type(cmd.expire_ts_ms) is not int:
-            return MarketReason.NOT_AN_INTEGER, "expire_ts_ms must be an integer"
-        if cmd.expire_ts_ms <= now:
-            return (
-                MarketReason.EXPIRY_TIME_PASSED,
-                f"expire_ts_ms {cmd.expire_ts_ms} is not after the command time {now}",
-            )
+        problem = check_expiry(cmd.expire_ts_ms, now)
+        if problem is not None:
+            return problem
     elif cmd.expire_ts_ms is not None:
         return MarketReason.INVALID_COMBINATION, f"only resting orders take expire_ts_ms, not {tif}"
     immediate = is_market or tif is _TIF_IOC or tif is _TIF_FOK

@@ -2,7 +2,7 @@
 
 cimport cython
 
-from optex.market._checks cimport check_band, check_price, check_quantity
+from optex.market._checks cimport check_band, check_expiry, check_price, check_quantity
 from optex.market._lifecycle cimport advance
 from optex.market._book cimport Book, Level, Order
 from optex.market._orders cimport OrderDesk

@@ -12,6 +12,7 @@ from optex.market._book import Book, Order
 from optex.market._checks import (
     OrderRequest,
     check_band,
+    check_expiry,
     check_price,
     check_quantity,
 )
@@ -165,13 +166,9 @@ class Quoter(OrderDesk):
                 if quantity == 0:
                     continue
                 if expire_ts_ms is not None:
-                    if type(expire_ts_ms) is not int:
-                        return MarketReason.NOT_AN_INTEGER, f"{name} expiry must be an integer"
-                    if expire_ts_ms <= cmd.ts_ms:
-                        return (
-                            MarketReason.EXPIRY_TIME_PASSED,
-                            f"the {name} expiry {expire_ts_ms} is not after {cmd.ts_ms}",
-                        )
+                    problem = check_expiry(expire_ts_ms, cmd.ts_ms, f"{name}_expire_ts_ms")
+                    if problem is not None:
+                        return problem
                 problem = check_quantity(quantity, book, f"{name} quantity")
                 if problem is None:
                     problem = (
