@@ -11,8 +11,9 @@ Each build also writes ``_build.py`` beside them: the SHA-256 of every compiled 
 next to it (after a ``git pull``, say), which would otherwise run old code without a word.
 """
 
-import hashlib
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from Cython.Build import cythonize
 from setuptools import setup
@@ -22,19 +23,22 @@ COMPILED = ("_book", "_lifecycle", "_mmp", "_checks", "_base", "_matching", "_or
 COMPILED += ("_engine",)
 
 
-def source_digest(name: str) -> str:
-    """The SHA-256 of a compiled module's ``.py`` and ``.pxd``, as optex.market checks it."""
-    digest = hashlib.sha256()
-    for suffix in (".py", ".pxd"):
-        path = MARKET / f"{name}{suffix}"
-        digest.update(path.read_bytes() if path.exists() else b"")
-    return digest.hexdigest()
+def _freshness() -> ModuleType:
+    """optex.market._freshness, loaded from its file (the package is not importable while it is
+    being built): its ``source_digest`` is the one the import check compares with."""
+    spec = importlib.util.spec_from_file_location("_optex_freshness", MARKET / "_freshness.py")
+    assert spec is not None and spec.loader is not None  # noqa: S101 - the file is in the tree
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+source_digest = _freshness().source_digest
 
 (MARKET / "_build.py").write_text(
     '"""Written by setup.py: the source each compiled module was built from."""\n\n'
     "SOURCES = {\n"
-    + "".join(f'    "{name}": "{source_digest(name)}",\n' for name in COMPILED)
+    + "".join(f'    "{name}": "{source_digest(MARKET, name)}",\n' for name in COMPILED)
     + "}\n"
 )
 
