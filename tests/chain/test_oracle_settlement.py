@@ -125,13 +125,43 @@ def test_perpetual_funding_moves_the_rate_times_mark_value_from_longs_to_shorts(
     chain = Chain()
     one_btc = 100_000_000
     trade(chain, PERP, 100_000_000_000, one_btc)
+    chain.block(step_ms=8 * 3_600_000 - 30_000)  # to half a minute before the funding time
     chain.run(*votes(chain, [100_000_000_000] * 3), *votes(chain, [100_500_000_000] * 3, PERP))
     before = {a: usdc(chain, a) for a in ("alice", "bob")}
-    result = chain.block(step_ms=8 * 3_600_000)
+    result = chain.block(step_ms=30_000)
     funding = [e for e in result.events if e.kind == "funding"]
     # premium 0.5% (5,000 ppm), plus the interest clamp (-500 ppm): 4,500 ppm of the 100,500
     # USDC mark on 1 BTC is 452.25 USDC.
     assert funding[0].attributes["rate_ppm"] == "4500"
+    assert usdc(chain, "bob") == before["bob"] - 452_250_000
+    assert usdc(chain, "alice") == before["alice"] + 452_250_000
+    assert chain.ledger.holdings(USDC) == chain.ledger.supply(USDC)
+
+
+def test_funding_waits_for_live_prices_and_skips_an_interval_whose_votes_stopped() -> None:
+    chain = Chain()
+    one_btc = 100_000_000
+    trade(chain, PERP, 100_000_000_000, one_btc)
+    chain.run(*votes(chain, [100_000_000_000] * 3), *votes(chain, [100_500_000_000] * 3, PERP))
+    before = {a: usdc(chain, a) for a in ("alice", "bob")}
+    # The validators stop voting: at the funding time both prices are hours old.
+    result = chain.block(step_ms=8 * 3_600_000)
+    assert not [e for e in result.events if e.kind in {"funding", "funding_credit"}]
+    [skipped] = [e for e in result.events if e.kind == "funding_skipped"]
+    assert skipped.attributes == {"instrument": PERP, "stale_prices": f"{PERP},BTC"}
+    assert {a: usdc(chain, a) for a in ("alice", "bob")} == before
+    # Fresh votes of the mark only: the index is still stale, so the next interval waits too.
+    chain.block(step_ms=8 * 3_600_000 - 30_000)
+    chain.run(*votes(chain, [100_500_000_000] * 3, PERP))
+    result = chain.block(step_ms=30_000)
+    [skipped] = [e for e in result.events if e.kind == "funding_skipped"]
+    assert skipped.attributes["stale_prices"] == "BTC"
+    # Both voted again before the third interval: it is funded, once, at those prices.
+    chain.block(step_ms=8 * 3_600_000 - 30_000)
+    chain.run(*votes(chain, [100_000_000_000] * 3), *votes(chain, [100_500_000_000] * 3, PERP))
+    result = chain.block(step_ms=30_000)
+    [funding] = [e for e in result.events if e.kind == "funding"]
+    assert funding.attributes["rate_ppm"] == "4500"
     assert usdc(chain, "bob") == before["bob"] - 452_250_000
     assert usdc(chain, "alice") == before["alice"] + 452_250_000
     assert chain.ledger.holdings(USDC) == chain.ledger.supply(USDC)

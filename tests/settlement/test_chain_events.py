@@ -142,11 +142,14 @@ async def test_perpetual_funding_reaches_the_engine_as_the_chain_s_amounts(tmp_p
     await engine.place(order("carol", Side.SELL, INDEX, 70 * LOT, PERP))
     await engine.place(order("alice", Side.BUY, INDEX, 70 * LOT, PERP))
     await settle_fills(tmp_path, local, 2)
+    # The validators vote half a minute before the funding time (funding needs live prices).
+    chain.now = T0 + 8 * 3_600_000 - 30_000
     vote(chain, local, {"BTC": INDEX, PERP: INDEX + 333_333_333})
+    local.decide()
     # The engine's positions move on before the funding block is read: alice sells some.
     await engine.place(order("alice", Side.SELL, INDEX, 50 * LOT, PERP))
     await engine.place(order("bob", Side.BUY, INDEX, 50 * LOT, PERP))
-    chain.now = T0 + 8 * 3_600_000 + 60_000
+    chain.now = T0 + 8 * 3_600_000 + 20_000
     local.decide()
     assert any(e.kind == "funding" for e in local.block(local.height()).events)
 

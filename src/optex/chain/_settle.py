@@ -126,16 +126,27 @@ def settle_expired(ctx: Context) -> None:
 
 
 def pay_funding(ctx: Context) -> None:
-    """Move one interval's funding between the holders of each open perpetual."""
+    """Move one interval's funding between the holders of each open perpetual.
+
+    Only at live prices: when the newest vote in the mark or the index is older than a vote may
+    be (``oracle.max_age_ms``), the validators have stopped voting it, and a premium between
+    two stale prices would go on charging one side every interval for a market that may have
+    moved. That interval is skipped, and a ``funding_skipped`` event names the stale prices.
+    """
     record = ctx.view.get(OPEN_INTEREST)
     if record is None:
         return
+    oldest = ctx.now_ms - ctx.genesis.oracle.max_age_ms
     for name in sorted(record.instruments):
         instrument = ctx.instrument(name)
         if instrument.kind is not InstrumentKind.PERPETUAL:
             continue
         mark, index = ctx.price(name), ctx.price(instrument.underlying)
         if mark is None or index is None:
+            continue
+        stale = [p for p, at in ((name, mark), (instrument.underlying, index)) if at.ts_ms < oldest]
+        if stale:
+            ctx.emit("funding_skipped", instrument=name, stale_prices=",".join(stale))
             continue
         rate = funding_rate(mark.price, index.price, ctx.genesis.funding)
         if rate == 0:
