@@ -12,11 +12,14 @@ from optex.core import Conflict, InvalidInput, ManualClock, OptexError, Unauthor
 from optex.crypto import ReplayGuard, sign_order
 from optex.exchange import (
     MAX_COMMAND_BYTES,
+    SETTLEMENT_WINDOW_MS,
     Command,
     Event,
+    ExchangeReason,
     Pipeline,
     PlaceSignedOrder,
     Sequencer,
+    trading_end_ms,
 )
 from optex.journal import FileJournal, FsyncPolicy, Journal, MemoryJournal
 from optex.market import NewOrder, OrderAccepted, Side
@@ -176,7 +179,26 @@ async def test_a_signed_order_reaches_the_book_as_its_owner_signed_it() -> None:
     governing = pipeline.governing_order(accepted.order_id)
     assert governing is not None and governing.intent.nonce == 1
     resting = pipeline.engine.order(accepted.order_id)
-    assert resting is not None and resting.expire_ts_ms == governing.intent.expiry_ms
+    assert resting is not None and resting.expire_ts_ms == trading_end_ms(governing)
+
+
+async def test_a_signed_order_ending_within_the_settlement_window_is_refused_unjournaled() -> None:
+    journal = MemoryJournal()
+    guard = ReplayGuard()
+    authority = crypto.delegations()
+    seq, _ = sequencer(journal, authority=authority, chain_id=crypto.CHAIN, guard=guard)
+    # Still a valid signature, but a fill could reach the chain after it ends.
+    last_ms = crypto.NOW_MS + SETTLEMENT_WINDOW_MS
+    late = signed(nonce=7, expiry_ms=last_ms)
+    for _ in range(2):  # refused the same way twice: the nonce was not used up
+        with pytest.raises(InvalidInput) as caught:
+            await seq.submit(late)
+        assert caught.value.code is ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+        assert caught.value.details["settlement_window_ms"] == SETTLEMENT_WINDOW_MS
+    assert journal.last_seq == 0 and len(guard) == 0
+    # One millisecond more leaves a millisecond to trade in: accepted.
+    await seq.submit(signed(nonce=8, expiry_ms=last_ms + 1))
+    assert journal.last_seq == 1
 
 
 async def test_concurrent_commands_share_one_write_and_fsync(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""How long the pipeline keeps signed orders: a resting one stops when its signature expires
-(the chain would refuse its fills after that), and only orders that still rest are kept, while
+"""How long the pipeline keeps signed orders: a resting one stops the settlement window before
+its signature expires (a later fill could reach the chain after the signature's end, and the
+chain would refuse it), and only orders that still rest are kept, while
 the replay guard's nonces carry replay protection across snapshots."""
 
 from __future__ import annotations
@@ -7,18 +8,26 @@ from __future__ import annotations
 import msgspec
 
 from optex.crypto import SecurityReason, Side
-from optex.exchange import CommandFailed, Pipeline, PlaceSignedOrder
+from optex.exchange import (
+    SETTLEMENT_WINDOW_MS,
+    CommandFailed,
+    Pipeline,
+    PlaceSignedOrder,
+    trading_end_ms,
+)
 from optex.market import Fill, NewOrder, OrderExpired
 from tests.exchange.test_replacements import LOT, PRICE, Run
 
 
-def test_a_resting_signed_order_expires_with_its_signature_and_never_fills_after() -> None:
+def test_a_resting_signed_order_stops_the_settlement_window_before_its_signature_ends() -> None:
     run = Run()
     order = run.order("alice", Side.SELL, LOT)
     order = msgspec.structs.replace(order)  # signed with an expiry an hour ahead
     order_id = run.place(order)
     assert run.pipeline.governing_order(order_id) == order
-    run.ts = order.intent.expiry_ms  # the next command comes just after the signature expired
+    # The next command comes as the window opens, while the signature is still good.
+    run.ts = trading_end_ms(order)
+    assert run.ts == order.intent.expiry_ms - SETTLEMENT_WINDOW_MS
     events = run.apply(NewOrder(0, "bob", "BTC-PERPETUAL", Side.BUY, LOT, PRICE))
     expired = [e for e in events if isinstance(e, OrderExpired)]
     assert [e.order_id for e in expired] == [order_id]

@@ -23,6 +23,7 @@ from optex.crypto import (
     sign_order,
 )
 from optex.exchange import (
+    SETTLEMENT_WINDOW_MS,
     Command,
     CommandFailed,
     ExchangeReason,
@@ -32,6 +33,7 @@ from optex.exchange import (
     Sequencer,
     SignedMassQuote,
     SignedQuotesApplied,
+    trading_end_ms,
 )
 from optex.journal import MemoryJournal
 from optex.market import (
@@ -378,13 +380,32 @@ async def test_the_sequencer_refuses_signed_quotes_without_a_key_authority() -> 
     await seq.close()
 
 
-def test_a_leg_rests_no_longer_than_its_signature_lasts() -> None:
+async def test_the_sequencer_refuses_a_quote_with_a_leg_ending_within_the_settlement_window() -> (
+    None
+):
     run = Run()
-    short = run.leg(Side.SELL, 2 * LOT, expiry_ms=run.ts + 50)
+    seq = await sequencer(run)
+    now = run.ts + 1  # the sequencer's clock
+    late = run.leg(Side.SELL, LOT, expiry_ms=now + SETTLEMENT_WINDOW_MS)
+    good = run.leg(Side.BUY, LOT, PRICE - TICK)
+    error = await refused(seq, SignedMassQuote(0, MM, "mm", (good, late)))
+    assert error.code is ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+    assert run.live(Side.BUY) == []  # the whole quote was refused
+    await seq.submit(SignedMassQuote(0, MM, "mm", (good,)))  # its other leg was not used up
+    assert len(run.live(Side.BUY)) == 1
+    await seq.close()
+
+
+def test_a_leg_stops_resting_the_settlement_window_before_its_signature_ends() -> None:
+    run = Run()
+    short = run.leg(Side.SELL, 2 * LOT, expiry_ms=run.ts + SETTLEMENT_WINDOW_MS + 50)
     bid = run.leg(Side.BUY, 2 * LOT, PRICE - TICK)
     accepted = {e.side: e.order_id for e in run.quote(short, bid) if isinstance(e, OrderAccepted)}
-    # Time passes to the ask's expiry: a fill after it would never settle, so it is gone.
+    assert run.live(Side.SELL)[0][0] == accepted[Side.SELL]
+    # Time passes to the settlement window before the ask's expiry: a fill after that might
+    # reach the chain after the signature's end and never settle, so the ask is gone.
     run.ts += 60
+    assert run.ts > trading_end_ms(short) and run.ts < short.intent.expiry_ms
     events = run.apply(AdvanceTime(0))
     assert [e.order_id for e in events if isinstance(e, OrderExpired)] == [accepted[Side.SELL]]
     assert run.live(Side.SELL) == []
@@ -395,7 +416,7 @@ def test_a_leg_rests_no_longer_than_its_signature_lasts() -> None:
 
 def test_a_replacement_that_keeps_the_quote_moves_its_end_to_the_new_signatures() -> None:
     run = Run()
-    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + 50)
+    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + SETTLEMENT_WINDOW_MS + 50)
     order_id = next(e.order_id for e in run.quote(first) if isinstance(e, OrderAccepted))
     # Same price, smaller total: the quote keeps its id, and now lasts as long as the new leg.
     later = run.requote(first, quantity=3 * LOT)
@@ -403,14 +424,14 @@ def test_a_replacement_that_keeps_the_quote_moves_its_end_to_the_new_signatures(
     run.ts += 60
     assert not [e for e in run.apply(AdvanceTime(0)) if isinstance(e, OrderExpired)]
     assert run.live(Side.SELL) == [(order_id, PRICE, 3 * LOT)]
-    run.ts = later.intent.expiry_ms
+    run.ts = trading_end_ms(later)
     expired = [e for e in run.apply(AdvanceTime(0)) if isinstance(e, OrderExpired)]
     assert [e.order_id for e in expired] == [order_id]
 
 
 def test_a_quote_on_one_side_applies_when_the_other_sides_end_came_before_it() -> None:
     run = Run()
-    bid = run.leg(Side.BUY, 2 * LOT, PRICE - TICK, expiry_ms=run.ts + 50)
+    bid = run.leg(Side.BUY, 2 * LOT, PRICE - TICK, expiry_ms=run.ts + SETTLEMENT_WINDOW_MS + 50)
     run.quote(bid, run.leg(Side.SELL, 2 * LOT, PRICE + TICK))
     # No command reaches the engine until after the bid's end; then the maker moves the ask only.
     run.ts += 60
@@ -424,7 +445,7 @@ def test_a_quote_on_one_side_applies_when_the_other_sides_end_came_before_it() -
 
 def test_a_replacement_of_a_quote_whose_end_came_is_refused_and_nothing_rests_ungoverned() -> None:
     run = Run()
-    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + 50)
+    first = run.leg(Side.SELL, 4 * LOT, expiry_ms=run.ts + SETTLEMENT_WINDOW_MS + 50)
     run.quote(first)
     run.ts += 60
     events = run.quote(run.requote(first, quantity=3 * LOT))

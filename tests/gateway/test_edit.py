@@ -4,12 +4,13 @@ provable on chain after the edit (docs/settlement.md, signed replacements)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from optex.crypto import PrivateKey, SignedOrder, decode_signed_order, sign_order
-from optex.exchange import EngineClient
+from optex.exchange import SETTLEMENT_WINDOW_MS, EngineClient, trading_end_ms
 from tests.gateway.kit import CALL, Exchange, Rest
 from tests.gateway.test_signed import delegate, encoded, intent
 
@@ -80,3 +81,27 @@ def test_an_order_the_user_signed_is_not_edited_with_the_gateways_key(
         state = dave.get("private/get_order_state", order_id=placed["order_id"])["result"]
         assert state["amount"] == 0.01
         dave.get("private/cancel_all")
+
+
+def test_a_good_til_day_order_trades_until_0800_utc_and_its_signature_lasts_beyond(
+    exchange: Exchange, carol: Rest
+) -> None:
+    day_ms, eight_ms = 86_400_000, 8 * 3_600_000
+    before = time.time_ns() // 1_000_000
+    placed = carol.get(
+        "private/buy",
+        instrument_name=CALL,
+        amount="0.1",
+        type="limit",
+        price="3800",
+        time_in_force="good_til_day",
+    )["result"]["order"]
+    signed = governing(exchange, "carol", int(placed["order_id"]))
+    assert signed is not None
+    end = trading_end_ms(signed)
+    # The engine stops it at the next 08:00 UTC; the chain accepts its fills for the settlement
+    # window after. (Placed in the window's first seconds after 08:00, the signature would
+    # outlive the 24 h a signature may last, so the end comes that much earlier.)
+    assert signed.intent.expiry_ms == end + SETTLEMENT_WINDOW_MS
+    assert before < end <= before + day_ms
+    assert end % day_ms == eight_ms or end >= before + day_ms - SETTLEMENT_WINDOW_MS

@@ -53,6 +53,7 @@ from optex.crypto._keystore import (
     keccak256,
 )
 from optex.crypto._orders import (
+    MAX_ORDER_LIFETIME_MS,
     ORDER_DOMAIN,
     OrderIntent,
     SignedOrder,
@@ -137,6 +138,7 @@ __all__ = [
     "Keystore",
     "KeystoreFormat",
     "LoginRecord",
+    "MAX_ORDER_LIFETIME_MS",
     "MasterKey",
     "NonceCache",
     "NonceRecord",

@@ -32,6 +32,7 @@ from typing import Final
 from optex.core import OrderType, Side, TimeInForce
 from optex.crypto import OrderIntent, PrivateKey, SignedOrder, replacement, sign_order
 from optex.exchange import (
+    SETTLEMENT_WINDOW_MS,
     Command,
     Pipeline,
     PlaceSignedOrder,
@@ -174,7 +175,8 @@ class QuoteSigner:
         now = self.clock_ms()
         expiry = now + HEDGE_LIFETIME_MS
         if command.tif is TimeInForce.GTD and command.expire_ts_ms is not None:
-            expiry = command.expire_ts_ms
+            # The engine stops a signed order the settlement window before its signature ends.
+            expiry = command.expire_ts_ms + SETTLEMENT_WINDOW_MS
         intent = OrderIntent(
             chain_id=self.chain_id,
             account=command.account,

@@ -16,8 +16,9 @@ replica that follows the primary's journal (file or NATS JetStream), events on a
 orders until the chain provides one. What the chain decided reaches the engine as commands too:
 :class:`SettleExpiry` at the chain's settlement price and :class:`PayFunding` with the chain's
 amount per account, each applied once. Market makers quote with :class:`SignedMassQuote`, each
-leg a signed order, so their fills settle on chain too. See docs/exchange.md and
-docs/settlement.md.
+leg a signed order, so their fills settle on chain too; a signed order stops trading
+:data:`SETTLEMENT_WINDOW_MS` before its signature ends (``trading_end_ms``), so that its last fill
+still reaches the chain in time. See docs/exchange.md and docs/settlement.md.
 """
 
 from optex.exchange._bus import EventBus, Published, Subscription
@@ -61,6 +62,7 @@ from optex.exchange._service import (
 )
 from optex.exchange._snapshot import load_snapshot, save_snapshot
 from optex.exchange._state import combined_hash
+from optex.exchange._window import SETTLEMENT_WINDOW_MS, check_settles_in_time, trading_end_ms
 from optex.exchange._wire import EngineClient, Status
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "Queries",
     "QuoteSlot",
     "Receipt",
+    "SETTLEMENT_WINDOW_MS",
     "Sequencer",
     "ServiceConfig",
     "SetPrices",
@@ -99,6 +102,7 @@ __all__ = [
     "Subscription",
     "Withdraw",
     "Withdrawn",
+    "check_settles_in_time",
     "combined_hash",
     "delegations_from",
     "event_kind",
@@ -109,4 +113,5 @@ __all__ = [
     "save_delegations_file",
     "save_snapshot",
     "serve",
+    "trading_end_ms",
 ]

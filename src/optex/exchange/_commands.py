@@ -16,6 +16,7 @@ from typing import Final
 import msgspec
 
 from optex.crypto import SignedOrder
+from optex.exchange._window import trading_end_ms
 from optex.market import Command as MarketCommand
 from optex.market import Event as MarketEvent
 from optex.market import NewOrder, PostOnly, Side
@@ -251,9 +252,10 @@ def event_kind(event: msgspec.Struct) -> str:
 def order_of(command: PlaceSignedOrder) -> NewOrder:
     """The matching engine's order for a signed one: the same vocabulary, field for field.
 
-    A resting order (good-til-date or good-til-cancelled) expires when its signature does
-    (``expiry_ms``): the chain refuses a fill of an expired signed order, so one resting longer
-    could trade off chain and never settle. A zero price or trigger means none, and post-only
+    A resting order (good-til-date or good-til-cancelled) expires the settlement window before
+    its signature does (``trading_end_ms``, in ``_window``): the chain refuses a fill of an
+    expired signed order, so one trading up to the signature's end could trade off chain and
+    never settle. A zero price or trigger means none, and post-only
     means reject-if-crossing.
     """
     intent = command.order.intent
@@ -267,7 +269,7 @@ def order_of(command: PlaceSignedOrder) -> NewOrder:
         order_type=intent.order_type,
         tif=intent.time_in_force,
         client_order_id=intent.client_order_id or None,
-        expire_ts_ms=intent.expiry_ms if intent.time_in_force.rests else None,
+        expire_ts_ms=trading_end_ms(command.order) if intent.time_in_force.rests else None,
         trigger_price=intent.trigger_price or None,
         post_only=PostOnly.REJECT if intent.post_only else PostOnly.OFF,
         reduce_only=intent.reduce_only,

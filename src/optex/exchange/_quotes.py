@@ -30,9 +30,10 @@ fills per chain of replacements (``origin``), so:
   (same price, no larger), the quote is pulled first and the leg placed after it in a second
   ``MassQuote``: one order id governed by two origins could fill beyond what the maker meant.
 
-Each side rests no longer than the signature of the leg that governs it (the market's
-``Quote.bid_expire_ts_ms``/``ask_expire_ts_ms``): a fill after that could not be proven on
-chain, so the market expires the quote at that time.
+Each side rests until the settlement window before the end of the signature of the leg that
+governs it (the market's ``Quote.bid_expire_ts_ms``/``ask_expire_ts_ms``, from
+``trading_end_ms``): a later fill could reach the chain after the signature's end and not be
+proven, so the market expires the quote at that time.
 
 After the quote, :class:`~optex.exchange.SignedQuotesApplied` names each leg that governs a
 live order and its order id; the batcher's collector and the maker's own bookkeeping read it.
@@ -60,6 +61,7 @@ from optex.exchange._commands import (
 )
 from optex.exchange._reasons import ExchangeReason
 from optex.exchange._signed import SignedOrders
+from optex.exchange._window import check_settles_in_time, trading_end_ms
 from optex.market import (
     MassQuote,
     MatchingEngine,
@@ -140,6 +142,7 @@ def verify_quote(
     check_quote(command)
     for leg in command.legs:
         verify_order(leg, chain_id=chain_id, now_ms=now_ms, authority=authority)
+        check_settles_in_time(leg, now_ms)
         guard.check(leg)
 
 
@@ -237,8 +240,8 @@ class _QuoteRun:
             if remaining <= 0:
                 self.plan[slot] = PULL  # the new total is filled already: nothing rests
                 return
-            # The replacement governs the quote now: it rests until that signature expires.
-            self.plan[slot] = (existing.price, remaining, intent.expiry_ms)
+            # The replacement governs the quote now: it rests until that signature's trading end.
+            self.plan[slot] = (existing.price, remaining, trading_end_ms(leg))
             self.kept.append((existing, leg, digest))
         elif (
             existing is not None
@@ -346,7 +349,7 @@ def _by_id(leg: GoverningLeg) -> int:
 
 def _size(leg: SignedOrder) -> Rest:
     # A leg rests no longer than its signature lasts: a fill after that would not settle.
-    return leg.intent.price, leg.intent.quantity, leg.intent.expiry_ms
+    return leg.intent.price, leg.intent.quantity, trading_end_ms(leg)
 
 
 def _invalid(message: str) -> InvalidInput:

@@ -17,6 +17,10 @@ class ExchangeReason(ReasonCode):
     STANDBY = 7206, "this engine is a standby replica: submit to the primary"
     UNKNOWN_REQUEST = 7207, "the request is not one the engine service answers"
     COMMAND_FAILED = 7208, "the engine refused the journaled command"
+    EXPIRES_BEFORE_SETTLEMENT = (
+        7209,
+        "the signed order expires within the settlement window: a fill could not settle on chain",
+    )
     REPLACED_ORDER_UNKNOWN = 7220, "the order a signed replacement names is not open"
     INVALID_REPLACEMENT = 7221, "the signed replacement does not fit the order it replaces"
     INVALID_QUOTE = 7222, "a signed mass quote leg is not a post-only limit order of the quoter"

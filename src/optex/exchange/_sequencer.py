@@ -28,6 +28,7 @@ from optex.crypto import KeyAuthority, ReplayGuard, SecurityReason, verify_order
 from optex.exchange._commands import Command, Event, PlaceSignedOrder, SignedMassQuote
 from optex.exchange._quotes import verify_quote
 from optex.exchange._reasons import ExchangeReason
+from optex.exchange._window import check_settles_in_time
 from optex.journal import AppendResult, FileJournal, Journal
 
 MAX_COMMAND_BYTES: Final = 16 * 1024
@@ -129,6 +130,7 @@ class Sequencer:
             if self.authority is None:
                 raise InvalidInput(ExchangeReason.SIGNED_ORDERS_DISABLED)
             verify_order(stamped.order, chain_id=self.chain_id, now_ms=ts, authority=self.authority)
+            check_settles_in_time(stamped.order, ts)
             self.guard.check(stamped.order)
         elif isinstance(stamped, SignedMassQuote):
             if self.authority is None:

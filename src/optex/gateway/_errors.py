@@ -119,6 +119,7 @@ _CODES: Final[dict[int, int]] = {
     ExchangeReason.INVALID_ACCOUNT: -32602,
     ExchangeReason.MALFORMED_COMMAND: -32602,
     ExchangeReason.COMMAND_TOO_LARGE: 11050,
+    ExchangeReason.EXPIRES_BEFORE_SETTLEMENT: -32602,
 }
 
 

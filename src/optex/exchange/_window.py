@@ -1,0 +1,39 @@
+"""The settlement window: a signed order stops trading a fixed time before its signature ends.
+
+The chain checks a fill's signed orders at the time of the block that records it
+(``optex.chain``'s ``check_order``), and that block comes after the fill: the batcher's linger,
+the batch in flight and a consensus round lie between them. A fill made in the last second of
+a signature would reach the chain after it and be refused, together with the batch carrying it,
+leaving a trade the engine made and the chain never records. So the engine ends a signed
+order's (or quote leg's) trading :data:`SETTLEMENT_WINDOW_MS` before its signature expires,
+and the sequencer refuses one that has no more than that left: it could never trade and still
+settle. A chain stalled for longer than the window still refuses the fills made before the
+stall; the batcher then reports them (``fill_refused``), as for any refused fill.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from optex.core import InvalidInput
+from optex.crypto import SignedOrder
+from optex.exchange._reasons import ExchangeReason
+
+SETTLEMENT_WINDOW_MS: Final = 10_000
+"""How long before its signature expires a signed order stops trading. Measured on the devnet, a
+fill reaches a committed block in about a second; ten leave room for a slow round or two."""
+
+
+def trading_end_ms(order: SignedOrder) -> int:
+    """When the engine stops trading ``order``: the settlement window before its expiry."""
+    return order.intent.expiry_ms - SETTLEMENT_WINDOW_MS
+
+
+def check_settles_in_time(order: SignedOrder, now_ms: int) -> None:
+    """Refuse ``order`` at ``now_ms`` if its trading would end before it starts."""
+    if trading_end_ms(order) <= now_ms:
+        raise InvalidInput(
+            ExchangeReason.EXPIRES_BEFORE_SETTLEMENT,
+            expiry_ms=order.intent.expiry_ms,
+            settlement_window_ms=SETTLEMENT_WINDOW_MS,
+        )
