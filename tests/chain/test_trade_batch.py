@@ -6,7 +6,9 @@ import msgspec
 import pytest
 
 from optex.chain import ChainReason, PriceVote, TradeBatch, fill_record_id
+from optex.core import instrument_from_name
 from optex.crypto import Side, SignedOrder, TimeInForce, sign_order
+from optex.risk import FeeParams, trade_fee
 from tests.chain.kit import (
     OPERATOR,
     OPTION,
@@ -74,6 +76,53 @@ def test_option_fees_use_the_oracle_index_when_it_is_below_the_cap() -> None:
     chain.run(batch(chain, chain.fill(maker, taker)))
     # 0.03% of 95,000 USDC x 0.01 BTC = 0.285 USDC, below 12.5% of the 5 USDC premium.
     assert balance(chain, "alice") == START_USDC + PREMIUM - 285_000
+
+
+def _vote_btc(chain: Chain, index: int) -> None:
+    chain.run(*(chain.sign(validator_key(i), PriceVote, prices={"BTC": index}) for i in range(3)))
+
+
+def _fee_at(index: int) -> int:
+    """An option maker's fee on LOT at ``index`` by ``optex.risk``'s rule (the engine's)."""
+    instrument = instrument_from_name(OPTION)
+    return trade_fee(instrument, PRICE, LOT, index=index, maker=True, fees=FeeParams())
+
+
+@pytest.mark.parametrize(
+    ("oracle", "claimed", "charged_at"),
+    [
+        (95_000_000_000, 96_000_000_000, 96_000_000_000),  # within 5% of the oracle: the claim
+        (95_000_000_000, 90_250_000_000, 90_250_000_000),  # exactly 5% below
+        (95_000_000_000, 120_000_000_000, 99_750_000_000),  # beyond: the band's upper edge
+        (95_000_000_000, 1, 90_250_000_000),  # far below: the lower edge
+        (None, 96_000_000_000, 96_000_000_000),  # no oracle price yet: the claim, under the cap
+        (95_000_000_000, 0, 95_000_000_000),  # no claim: the oracle's index
+    ],
+)
+def test_an_option_fill_pays_fees_at_the_engine_index_it_carries_within_the_oracle_band(
+    oracle: int | None, claimed: int, charged_at: int
+) -> None:
+    chain = traded_chain()
+    if oracle is not None:
+        _vote_btc(chain, oracle)
+    maker = chain.order("alice", Side.SELL, PRICE, LOT)
+    taker = chain.order("bob", Side.BUY, PRICE, LOT)
+    fill = msgspec.structs.replace(chain.fill(maker, taker), fee_index=claimed)
+    result = chain.run(batch(chain, fill))
+    assert result.txs[0].ok, result.txs[0].message
+    fee = _fee_at(charged_at)
+    assert 0 < fee < CAP_FEE
+    assert balance(chain, "alice") == START_USDC + PREMIUM - fee
+    assert chain.ledger.holdings(USDC) == chain.ledger.supply(USDC)
+
+
+@pytest.mark.parametrize("claimed", [-1, 2**63, True])
+def test_a_fill_with_a_fee_index_out_of_range_is_refused_whole(claimed: object) -> None:
+    chain = traded_chain()
+    maker = chain.order("alice", Side.SELL, PRICE, LOT)
+    taker = chain.order("bob", Side.BUY, PRICE, LOT)
+    fill = msgspec.structs.replace(chain.fill(maker, taker), fee_index=claimed)
+    assert_rejected_and_changes_nothing(chain, batch(chain, fill), ChainReason.MALFORMED_TX)
 
 
 def test_a_maker_order_fills_many_times_up_to_its_size_and_no_further() -> None:

@@ -64,6 +64,9 @@ class TradingParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     max_order_lifetime_ms: int = 24 * 3_600_000
     max_fills_per_batch: int = 10_000
+    fee_index_band_ppm: int = 50_000
+    """How far an option fill's ``fee_index`` may lie from the oracle index (5%); one beyond is
+    taken at the band's edge. The fee is capped by the premium whatever the index."""
 
 
 class GenesisAccount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -150,6 +153,8 @@ def check(genesis: Genesis) -> None:
         raise _fail("oracle.quorum_ppm must be between 0 and 1000000")
     if genesis.funding.interval_ms < 1:
         raise _fail("funding.interval_ms must be positive")
+    if not 0 <= genesis.trading.fee_index_band_ppm <= MAX_PPM:
+        raise _fail("trading.fee_index_band_ppm must be between 0 and 1000000")
     for underlying, rules in genesis.underlyings.items():
         if rules.settlement not in symbols:
             raise _fail(f"{underlying} settles in {rules.settlement}, which is not an asset")

@@ -65,6 +65,24 @@ def fee(
     return ppm_of(cash(price, quantity, scale), fees.option_cap_ppm, Rounding.CEILING)
 
 
+def fee_index(claimed: int, oracle: int | None, band_ppm: int) -> int | None:
+    """The index price an option fill's fees are charged at.
+
+    The engine's own (``claimed``, the fill's ``fee_index``) when one is given, so that engine
+    and chain charge the same fee, but never further than ``band_ppm`` from the oracle's
+    index (the operator could otherwise raise fees towards the premium cap); without a claim,
+    the oracle's (``None`` before the first vote: the cap alone). Without an oracle price the
+    claim stands: the premium cap still bounds the fee.
+    """
+    if not claimed:
+        return oracle
+    if oracle is None:
+        return claimed
+    low = oracle - oracle * band_ppm // 1_000_000
+    high = oracle + oracle * band_ppm // 1_000_000
+    return min(max(claimed, low), high)
+
+
 def expiry_value(instrument: Instrument, settlement_price: int) -> int:
     """What one whole unit of the underlying is worth at expiry (settlement base units)."""
     if instrument.kind is InstrumentKind.OPTION:

@@ -39,7 +39,7 @@ from optex.chain._records import (
     expiry_bucket_key,
 )
 from optex.chain._rules import fee as trade_fee
-from optex.chain._rules import fill_cash
+from optex.chain._rules import fee_index, fill_cash
 from optex.chain._tx import Fill, TradeBatch
 from optex.core import (
     Conflict,
@@ -219,6 +219,9 @@ def apply_fill(ctx: Context, fill: Fill, cache: SignatureCache, totals: BatchTot
     for name, value in (("price", price), ("quantity", quantity)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _I64:
             raise InvalidInput(ChainReason.MALFORMED_TX, f"fill {name} must be 1 to 2^63-1")
+    claimed = fill.fee_index
+    if isinstance(claimed, bool) or not isinstance(claimed, int) or not 0 <= claimed <= _I64:
+        raise InvalidInput(ChainReason.MALFORMED_TX, "fill fee_index must be 0 to 2^63-1")
     maker_hash = check_order(ctx, fill.maker, cache)
     taker_hash = check_order(ctx, fill.taker, cache)
     maker, taker = fill.maker.intent, fill.taker.intent
@@ -254,7 +257,11 @@ def apply_fill(ctx: Context, fill: Fill, cache: SignatureCache, totals: BatchTot
     scale = asset(instrument.underlying).scale
     settle = instrument.settlement
     index = ctx.price(instrument.underlying)
-    index_price = None if index is None else index.price
+    index_price = fee_index(
+        fill.fee_index,
+        None if index is None else index.price,
+        ctx.genesis.trading.fee_index_band_ppm,
+    )
     buyer, seller = (maker, taker) if maker.side is Side.BUY else (taker, maker)
     notional = fill_cash(price, quantity, scale)
     fees = ctx.genesis.fees

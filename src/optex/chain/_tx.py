@@ -106,12 +106,19 @@ class RevokeTradingKey(_Body, tag="revoke_key", frozen=True):
 
 
 class Fill(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One match: both signed orders, the price and the quantity the operator matched."""
+    """One match: both signed orders, the price and the quantity the operator matched.
+
+    ``fee_index`` is the underlying's index price at which the engine charged an option fill's
+    fees (0: none given). The ledger charges at it, within ``trading.fee_index_band_ppm`` of its
+    own oracle index, so that engine and chain take the same fee: the oracle's price at the
+    block is not the engine's at the fill.
+    """
 
     maker: SignedOrder
     taker: SignedOrder
     price: int
     quantity: int
+    fee_index: int = 0
 
 
 class TradeBatch(_Body, tag="trade_batch", frozen=True):

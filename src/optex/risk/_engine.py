@@ -210,6 +210,19 @@ class RiskEngine:
                         resting.price = event.price
         return moved
 
+    def fee_index(self, instrument_name: str, index: Mapping[str, int] | None = None) -> int:
+        """The index price an option fill on ``instrument_name`` pays its fees at, as
+        :meth:`_fill` charges them, from ``index`` (the engine's index prices now by default);
+        0 for futures and perpetuals, whose fees do not use it. The settlement batcher sends it
+        with each fill (``optex.chain.Fill.fee_index``), so that the chain charges the fee the
+        engine did."""
+        instrument = instrument_of(self.ledger, instrument_name)
+        if instrument.kind is not InstrumentKind.OPTION:
+            return 0
+        if index is None:
+            return self.prices.index_of(instrument.underlying)
+        return index.get(instrument.underlying, 0)
+
     def _fill(self, fill: Fill) -> list[Movement]:
         taker_buys = fill.aggressor_side is Side.BUY
         buyer, seller = (

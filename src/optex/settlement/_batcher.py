@@ -193,6 +193,10 @@ class Batcher:
 
     def apply_entry(self, entry: JournalEntry) -> None:
         """Replay one journal entry and queue the fills it caused."""
+        # An entry's fills pay fees at the index it found: a SetPrices entry moves the index
+        # only after the stops it triggers have traded.
+        risk = self.pipeline.risk
+        index_before = dict(risk.prices.index)
         events = self.pipeline.apply_entry(entry)
         command: Command | None
         try:
@@ -205,7 +209,9 @@ class Batcher:
                 for e in events
             )
             self.on_withdrawal(command, debited)
-        pending, unsettled = self.collector.collect(entry.seq, command, events)
+        pending, unsettled = self.collector.collect(
+            entry.seq, command, events, lambda name: risk.fee_index(name, index_before)
+        )
         settled = self.checkpoint.settled
         for fill in pending:
             if fill.position > settled:

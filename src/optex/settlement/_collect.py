@@ -27,6 +27,7 @@ order hash) is a record for the batcher's snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -100,9 +101,18 @@ class FillCollector:
         )
 
     def collect(
-        self, seq: int, command: Command | None, events: list[Event]
+        self,
+        seq: int,
+        command: Command | None,
+        events: list[Event],
+        fee_index: Callable[[str], int] | None = None,
     ) -> tuple[list[PendingFill], list[Unsettled]]:
-        """The fills of the entry at ``seq`` (its command, or ``None`` if it did not decode)."""
+        """The fills of the entry at ``seq`` (its command, or ``None`` if it did not decode).
+
+        ``fee_index(instrument)`` is the index price the engine charged the entry's option fees
+        at (``RiskEngine.fee_index``), sent with each fill so that the chain charges the same;
+        without it, the chain charges at its oracle's index.
+        """
         if isinstance(command, PlaceSignedOrder):
             if command.order.intent.is_replacement:
                 self._replace(command.order, events)
@@ -115,7 +125,7 @@ class FillCollector:
         index = 0
         for event in events:
             if isinstance(event, Fill):
-                result = self._fill(seq, index, event)
+                result = self._fill(seq, index, event, fee_index)
                 (pending if isinstance(result, PendingFill) else unsettled).append(result)  # type: ignore[arg-type]
                 index += 1
             elif isinstance(event, OrderCancelled | OrderExpired):
@@ -165,7 +175,9 @@ class FillCollector:
         if order is not None:
             self.filled.pop(order.origin_hash, None)
 
-    def _fill(self, seq: int, index: int, fill: Fill) -> PendingFill | Unsettled:
+    def _fill(
+        self, seq: int, index: int, fill: Fill, fee_index: Callable[[str], int] | None
+    ) -> PendingFill | Unsettled:
         def refuse(code: SettlementReason, message: str) -> Unsettled:
             return Unsettled(seq, index, fill.trade_id, int(code), code.reason, message)
 
@@ -188,7 +200,13 @@ class FillCollector:
                 self.filled.pop(digest, None)
             else:
                 self.filled[digest] = total
-        chain_fill = ChainFill(maker=maker, taker=taker, price=fill.price, quantity=fill.quantity)
+        chain_fill = ChainFill(
+            maker=maker,
+            taker=taker,
+            price=fill.price,
+            quantity=fill.quantity,
+            fee_index=0 if fee_index is None else fee_index(fill.instrument),
+        )
         return PendingFill(seq, index, fill.trade_id, chain_fill)
 
 
