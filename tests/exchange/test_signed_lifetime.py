@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import msgspec
 
-from optex.crypto import SecurityReason, Side
+from optex.crypto import OrderIntent, OrderType, SecurityReason, Side, SignedOrder, sign_order
 from optex.exchange import (
     SETTLEMENT_WINDOW_MS,
     CommandFailed,
+    ExchangeReason,
     Pipeline,
     PlaceSignedOrder,
     trading_end_ms,
 )
-from optex.market import Fill, NewOrder, OrderExpired
-from tests.exchange.test_replacements import LOT, PRICE, Run
+from optex.market import AdvanceTime, Fill, NewOrder, OrderExpired
+from tests.exchange.kit import CALL
+from tests.exchange.test_replacements import CHAIN, KEYS, LOT, PRICE, Run
+
+CALL_PRICE = 5_000_000_000  # the call's mark, 5,000 USDC
 
 
 def test_a_resting_signed_order_stops_the_settlement_window_before_its_signature_ends() -> None:
@@ -71,3 +75,48 @@ def test_a_snapshot_carries_the_replay_guard() -> None:
     (failed,) = run.apply(PlaceSignedOrder(0, order))
     assert isinstance(failed, CommandFailed)
     assert failed.code == SecurityReason.ORDER_REPLAYED
+
+
+def _signed_call(
+    run: Run, account: str, side: Side, quantity: int, **fields: object
+) -> SignedOrder:
+    run.nonce += 1
+    intent = OrderIntent(
+        chain_id=CHAIN,
+        account=account,
+        instrument=CALL,
+        side=side,
+        order_type=OrderType.LIMIT,
+        price=CALL_PRICE,
+        quantity=quantity,
+        nonce=run.nonce,
+        expiry_ms=run.ts + 3_600_000,  # outlives the instrument
+    )
+    return sign_order(KEYS[account], intent)
+
+
+def test_signed_trading_on_an_instrument_ends_the_settlement_window_before_its_expiry() -> None:
+    # The chain refuses a fill of an expired instrument as it refuses one of an expired
+    # signature: the last fill must reach a block before the instrument's expiry.
+    run = Run()
+    expiry = run.pipeline.instrument_expiry(CALL)
+    assert expiry is not None
+    run.ts = expiry - 1_800_000
+    order_id = run.place(_signed_call(run, "alice", Side.SELL, 3 * LOT))
+    resting = run.pipeline.engine.order(order_id)
+    assert resting is not None and resting.expire_ts_ms == expiry - SETTLEMENT_WINDOW_MS
+
+    run.ts = expiry - SETTLEMENT_WINDOW_MS - 2  # the next command comes a millisecond before
+    taken = run.apply(PlaceSignedOrder(0, _signed_call(run, "bob", Side.BUY, LOT)))
+    assert [e.quantity for e in taken if isinstance(e, Fill)] == [LOT]
+
+    # From the window on: alice's order is gone and a new signed order is refused whole.
+    hash_before = run.pipeline.engine.state_hash()
+    nonces_before = run.pipeline.replay.export()
+    (failed,) = run.apply(PlaceSignedOrder(0, _signed_call(run, "bob", Side.BUY, LOT)))
+    assert isinstance(failed, CommandFailed)
+    assert failed.code == ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+    assert run.pipeline.replay.export() == nonces_before
+    assert run.pipeline.engine.state_hash() == hash_before
+    expired = run.apply(AdvanceTime(0))
+    assert [e.order_id for e in expired if isinstance(e, OrderExpired)] == [order_id]

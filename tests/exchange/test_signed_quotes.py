@@ -452,3 +452,27 @@ def test_a_replacement_of_a_quote_whose_end_came_is_refused_and_nothing_rests_un
     assert [r.reason for r in rejections(events)] == ["replaced_order_unknown"]
     assert run.live(Side.SELL) == []
     assert run.governed(events) == {}
+
+
+def test_a_leg_on_an_instrument_in_its_last_window_is_refused_and_the_others_quote() -> None:
+    run = Run()
+    expiry = run.pipeline.instrument_expiry(CALL)
+    assert expiry is not None
+    run.ts = expiry - 1_800_000
+    call_price = 5_000_000_000
+
+    def call_leg() -> SignedOrder:
+        return run.leg(Side.SELL, LOT, call_price, instrument=CALL)
+
+    early = run.quote(call_leg())
+    [governed] = run.governed(early)
+    quote = run.pipeline.engine.order(governed)
+    assert quote is not None and quote.expire_ts_ms == expiry - SETTLEMENT_WINDOW_MS
+    # In the window before expiry, the call's leg is refused (its side pulled); the
+    # perpetual's quotes as usual.
+    run.ts = expiry - SETTLEMENT_WINDOW_MS
+    events = run.quote(call_leg(), run.leg(Side.BUY, LOT, PRICE - TICK))
+    [refused] = rejections(events)
+    assert refused.reason == ExchangeReason.EXPIRES_BEFORE_SETTLEMENT.reason
+    assert [i for i, _ in run.governed(events).items()] == [o for o, _, _ in run.live(Side.BUY)]
+    assert [o.instrument for o in run.pipeline.engine.open_orders(MM)] == [PERP]

@@ -249,14 +249,15 @@ def event_kind(event: msgspec.Struct) -> str:
     return _SNAKE.sub("_", type(event).__name__).lower()
 
 
-def order_of(command: PlaceSignedOrder) -> NewOrder:
+def order_of(command: PlaceSignedOrder, instrument_expiry_ms: int | None = None) -> NewOrder:
     """The matching engine's order for a signed one: the same vocabulary, field for field.
 
     A resting order (good-til-date or good-til-cancelled) expires the settlement window before
     its signature does (``trading_end_ms``, in ``_window``): the chain refuses a fill of an
     expired signed order, so one trading up to the signature's end could trade off chain and
-    never settle. A zero price or trigger means none, and post-only
-    means reject-if-crossing.
+    never settle. With ``instrument_expiry_ms``, the window before the instrument's expiry if
+    that comes first (the chain refuses fills of an expired instrument too). A zero price or
+    trigger means none, and post-only means reject-if-crossing.
     """
     intent = command.order.intent
     return NewOrder(
@@ -269,7 +270,11 @@ def order_of(command: PlaceSignedOrder) -> NewOrder:
         order_type=intent.order_type,
         tif=intent.time_in_force,
         client_order_id=intent.client_order_id or None,
-        expire_ts_ms=trading_end_ms(command.order) if intent.time_in_force.rests else None,
+        expire_ts_ms=(
+            trading_end_ms(command.order, instrument_expiry_ms)
+            if intent.time_in_force.rests
+            else None
+        ),
         trigger_price=intent.trigger_price or None,
         post_only=PostOnly.REJECT if intent.post_only else PostOnly.OFF,
         reduce_only=intent.reduce_only,

@@ -55,6 +55,7 @@ from optex.exchange._state import (
     risk_hash,
     risk_record,
 )
+from optex.exchange._window import check_settles_in_time
 from optex.journal import JournalEntry
 from optex.market import AddInstrument, AmendOrder, MatchingEngine, PriceSource, UpdatePrice
 from optex.market import Event as MarketEvent
@@ -113,7 +114,14 @@ class Pipeline:
         if isinstance(command, PlaceSignedOrder):
             return self._place_signed(command)
         if isinstance(command, SignedMassQuote):
-            return apply_quote(command, self.engine, self.signed, self.replay, self._trade)
+            return apply_quote(
+                command,
+                self.engine,
+                self.signed,
+                self.replay,
+                self._trade,
+                instrument_expiry=self.instrument_expiry,
+            )
         if isinstance(command, Deposit):
             return self._deposit(command)
         if isinstance(command, Withdraw):
@@ -139,13 +147,18 @@ class Pipeline:
         # A new signed order opens an order it then governs; a signed replacement amends the
         # order its predecessor governs and governs it from then on (``_signed``).
         order = command.order
+        expiry = self.instrument_expiry(order.intent.instrument)
+        if not order.intent.is_replacement:
+            # The sequencer checked the signature's end; the instrument's is known only here.
+            # Refused before anything changes (a CommandFailed, the nonce left unused).
+            check_settles_in_time(order, command.ts_ms, expiry)
         # The sequencer journals no replay, so this raises only on a damaged or foreign journal
         # (a CommandFailed that changed nothing).
         self.replay.remember(order)
         digest = self.signed.remember(order)
         try:
             if not order.intent.is_replacement:
-                events = self._trade(order_of(command))
+                events = self._trade(order_of(command, expiry))
                 self.signed.placed(
                     digest,
                     order.intent.account,
@@ -162,6 +175,12 @@ class Pipeline:
             return events
         finally:
             self.signed.release(digest)
+
+    def instrument_expiry(self, name: str) -> int | None:
+        """The expiry of a listed instrument; ``None`` for a perpetual or an unlisted name (the
+        market refuses those with its own reason)."""
+        instrument = self.risk.ledger.instruments.get(name)
+        return None if instrument is None else instrument.expiry_ms
 
     def _list(self, command: AddInstrument) -> list[Event]:
         instrument = command.instrument

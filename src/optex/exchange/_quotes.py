@@ -155,12 +155,17 @@ def apply_quote(
     signed: SignedOrders,
     replay: ReplayGuard,
     trade: Trade,
+    *,
+    instrument_expiry: Callable[[str], int | None] = lambda _name: None,
 ) -> list[Event]:
     """Apply a journaled signed mass quote (see the module's rules); its events.
 
     ``trade`` runs a market command through the risk hold, the engine and the risk release
-    (the pipeline's own stage). Raises ``OptexError`` (a ``CommandFailed``, nothing changed) for
-    a quote whose shape or replay state is wrong, which only a foreign journal can hold.
+    (the pipeline's own stage). ``instrument_expiry`` gives a listed instrument's expiry: a leg
+    rests until the settlement window before it (or before its signature's end, if earlier),
+    and a leg on an instrument already in that window is refused and its side pulled. Raises
+    ``OptexError`` (a ``CommandFailed``, nothing changed) for a quote whose shape or replay
+    state is wrong, which only a foreign journal can hold.
     """
     check_quote(command)
     for leg in command.legs:
@@ -169,7 +174,7 @@ def apply_quote(
         replay.remember(leg)
     digests = [signed.remember(leg) for leg in command.legs]
     try:
-        return _QuoteRun(command, engine, signed, trade).run(digests)
+        return _QuoteRun(command, engine, signed, trade, instrument_expiry).run(digests)
     finally:
         for digest in digests:
             signed.release(digest)
@@ -179,12 +184,18 @@ class _QuoteRun:
     """One signed mass quote being applied: the plan per side, then the engine's answer."""
 
     def __init__(
-        self, command: SignedMassQuote, engine: MatchingEngine, signed: SignedOrders, trade: Trade
+        self,
+        command: SignedMassQuote,
+        engine: MatchingEngine,
+        signed: SignedOrders,
+        trade: Trade,
+        instrument_expiry: Callable[[str], int | None],
     ) -> None:
         self.command = command
         self.engine = engine
         self.signed = signed
         self.trade = trade
+        self.instrument_expiry = instrument_expiry
         # A quote whose end has come is not live: the engine expires it before it applies this
         # command, so no leg may replace it and no side may restate it.
         self.live: dict[Slot, Order] = {
@@ -211,7 +222,9 @@ class _QuoteRun:
         # the engine refused as a whole pulled nothing and places nothing.
         pending = [item for item in self.later if self.engine.order(item[0].order_id) is None]
         if pending:
-            plan = {(leg.intent.instrument, leg.intent.side): _size(leg) for _, leg, _ in pending}
+            plan = {
+                (leg.intent.instrument, leg.intent.side): self._size(leg) for _, leg, _ in pending
+            }
             second = self.trade(self._mass_quote(plan))
             self.events += second
             slots = {(leg.intent.instrument, leg.intent.side): d for _, leg, d in pending}
@@ -228,6 +241,14 @@ class _QuoteRun:
         intent = leg.intent
         slot = (intent.instrument, intent.side)
         existing = self.live.get(slot)
+        if self._end(leg) <= self.command.ts_ms:
+            # The instrument expires within the settlement window (the sequencer checked the
+            # signature's end): a fill could not settle, so this side is pulled, not quoted.
+            message = f"{intent.instrument} expires within the settlement window"
+            code = ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+            self.events.append(_rejected(self.command, existing, code, message))
+            self.plan[slot] = PULL
+            return
         if intent.is_replacement:
             problem = self._misfit(leg, existing)
             if problem is not None:
@@ -241,7 +262,7 @@ class _QuoteRun:
                 self.plan[slot] = PULL  # the new total is filled already: nothing rests
                 return
             # The replacement governs the quote now: it rests until that signature's trading end.
-            self.plan[slot] = (existing.price, remaining, trading_end_ms(leg))
+            self.plan[slot] = (existing.price, remaining, self._end(leg))
             self.kept.append((existing, leg, digest))
         elif (
             existing is not None
@@ -251,8 +272,15 @@ class _QuoteRun:
             self.plan[slot] = PULL  # the market would keep it: pull it, place after
             self.later.append((existing, leg, digest))
         else:
-            self.plan[slot] = _size(leg)
+            self.plan[slot] = self._size(leg)
             self.fresh[slot] = digest
+
+    def _end(self, leg: SignedOrder) -> int:
+        return trading_end_ms(leg, self.instrument_expiry(leg.intent.instrument))
+
+    def _size(self, leg: SignedOrder) -> Rest:
+        # A leg rests no longer than its trading end: a fill after that might not settle.
+        return leg.intent.price, leg.intent.quantity, self._end(leg)
 
     def _misfit(
         self, leg: SignedOrder, existing: Order | None
@@ -345,11 +373,6 @@ def _rests_at(order: Order, ts_ms: int) -> bool:
 
 def _by_id(leg: GoverningLeg) -> int:
     return leg.order_id
-
-
-def _size(leg: SignedOrder) -> Rest:
-    # A leg rests no longer than its signature lasts: a fill after that would not settle.
-    return leg.intent.price, leg.intent.quantity, trading_end_ms(leg)
 
 
 def _invalid(message: str) -> InvalidInput:

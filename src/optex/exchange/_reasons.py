@@ -19,7 +19,8 @@ class ExchangeReason(ReasonCode):
     COMMAND_FAILED = 7208, "the engine refused the journaled command"
     EXPIRES_BEFORE_SETTLEMENT = (
         7209,
-        "the signed order expires within the settlement window: a fill could not settle on chain",
+        "the signed order or its instrument expires within the settlement window: a fill could "
+        "not settle on chain",
     )
     REPLACED_ORDER_UNKNOWN = 7220, "the order a signed replacement names is not open"
     INVALID_REPLACEMENT = 7221, "the signed replacement does not fit the order it replaces"

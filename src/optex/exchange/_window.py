@@ -7,7 +7,10 @@ a signature would reach the chain after it and be refused, together with the bat
 leaving a trade the engine made and the chain never records. So the engine ends a signed
 order's (or quote leg's) trading :data:`SETTLEMENT_WINDOW_MS` before its signature expires,
 and the sequencer refuses one that has no more than that left: it could never trade and still
-settle. A chain stalled for longer than the window still refuses the fills made before the
+settle. The chain refuses a fill of an expired instrument for the same reason, so signed
+trading on an instrument ends the same window before its expiry (the pipeline passes the
+instrument's expiry; the sequencer, which does not know instruments, checks the signature
+alone). A chain stalled for longer than the window still refuses the fills made before the
 stall; the batcher then reports them (``fill_refused``), as for any refused fill.
 """
 
@@ -24,16 +27,23 @@ SETTLEMENT_WINDOW_MS: Final = 10_000
 fill reaches a committed block in about a second; ten leave room for a slow round or two."""
 
 
-def trading_end_ms(order: SignedOrder) -> int:
-    """When the engine stops trading ``order``: the settlement window before its expiry."""
-    return order.intent.expiry_ms - SETTLEMENT_WINDOW_MS
+def trading_end_ms(order: SignedOrder, instrument_expiry_ms: int | None = None) -> int:
+    """When the engine stops trading ``order``: the settlement window before its signature's
+    expiry or its instrument's (``None``: a perpetual, or not known here), whichever is first."""
+    end = order.intent.expiry_ms
+    if instrument_expiry_ms is not None:
+        end = min(end, instrument_expiry_ms)
+    return end - SETTLEMENT_WINDOW_MS
 
 
-def check_settles_in_time(order: SignedOrder, now_ms: int) -> None:
+def check_settles_in_time(
+    order: SignedOrder, now_ms: int, instrument_expiry_ms: int | None = None
+) -> None:
     """Refuse ``order`` at ``now_ms`` if its trading would end before it starts."""
-    if trading_end_ms(order) <= now_ms:
+    if trading_end_ms(order, instrument_expiry_ms) <= now_ms:
         raise InvalidInput(
             ExchangeReason.EXPIRES_BEFORE_SETTLEMENT,
             expiry_ms=order.intent.expiry_ms,
+            instrument_expiry_ms=instrument_expiry_ms,
             settlement_window_ms=SETTLEMENT_WINDOW_MS,
         )
