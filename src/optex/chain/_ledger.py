@@ -110,6 +110,8 @@ class _Run(msgspec.Struct, frozen=True):
     results: list[TxResult]
     events: list[Event]
     signing: ValidatorSetRecord
+    encoded: dict[str, bytes | None]
+    """The canonical bytes of the run's writes, as staged to compute the header's root."""
 
 
 class Ledger:
@@ -296,7 +298,7 @@ class Ledger:
         self._check_follows(header)
         view, results, events, signing = self._execute(header, txs, tuple(signers))
         try:
-            self.state.stage(view.writes)
+            encoded = self.state.stage(view.writes)
             root = self.state.root()
         finally:
             self.state.unstage(view.writes)
@@ -312,7 +314,7 @@ class Ledger:
             # Rounds that fail to commit leave their proposals behind; keep the newest few.
             del self._built[next(iter(self._built))]
         self._built[block_hash(header)] = _Run(
-            self.last_hash, block, view, results, events, signing
+            self.last_hash, block, view, results, events, signing, encoded
         )
         return block
 
@@ -323,7 +325,8 @@ class Ledger:
         if header.txs_hash != txs_hash(self.chain_id, block.txs):
             raise InvalidInput(ChainReason.BAD_BLOCK, "the transactions do not match the header")
         built = self._built.get(block_hash(header))
-        if built is not None and built.base == self.last_hash and built.block == block:
+        reused = built is not None and built.base == self.last_hash and built.block == block
+        if built is not None and reused:
             # The same block on the same state: the run is deterministic, so its outcome is
             # what a second run would give. A validator has built almost every block it
             # commits (to propose it or to check the proposal), so this saves a second run.
@@ -339,8 +342,15 @@ class Ledger:
         if expected != found:
             raise InvalidInput(ChainReason.STATE_MISMATCH, "results or validator sets differ")
         try:
-            encoded = self.state.stage(view.writes)
-            root = self.state.root()
+            if built is not None and reused:
+                # The root of these writes on this state was computed to make the header: no
+                # second hashing now; the tree rehashes their paths together with the next
+                # block's, the next time a root is asked for.
+                encoded = self.state.stage(view.writes, built.encoded)
+                root = header.state_root
+            else:
+                encoded = self.state.stage(view.writes)
+                root = self.state.root()
         except BaseException:
             self.state.unstage(view.writes)
             raise

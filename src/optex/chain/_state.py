@@ -59,14 +59,23 @@ class State:
         self._digests = {key: value_hash(data) for key, data in encoded.items()}
         self.tree.load((key.encode(), digest) for key, digest in self._digests.items())
 
-    def stage(self, writes: Mapping[str, Any | None]) -> dict[str, bytes | None]:
-        """Put ``writes`` into the Merkle tree (not the records) and return their bytes."""
-        encoded: dict[str, bytes | None] = {}
+    def stage(
+        self,
+        writes: Mapping[str, Any | None],
+        encoded: Mapping[str, bytes | None] | None = None,
+    ) -> dict[str, bytes | None]:
+        """Put ``writes`` into the Merkle tree (not the records) and return their bytes;
+        ``encoded`` is what an earlier ``stage`` of the same writes returned (saves encoding
+        them again)."""
+        staged: dict[str, bytes | None] = {}
         for key, record in writes.items():
-            data = None if record is None else encode_record(record)
-            encoded[key] = data
+            if encoded is not None:
+                data = encoded[key]
+            else:
+                data = None if record is None else encode_record(record)
+            staged[key] = data
             self.tree.set(key.encode(), None if data is None else value_hash(data))
-        return encoded
+        return staged
 
     def unstage(self, writes: Mapping[str, Any | None]) -> None:
         """Undo :meth:`stage`: put the committed hashes of these keys back into the tree."""
