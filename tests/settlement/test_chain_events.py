@@ -208,3 +208,31 @@ def test_block_events_become_one_command_per_instrument_with_its_own_key() -> No
 def test_a_block_event_that_does_not_parse_stops_the_feed(events: tuple[Event, ...]) -> None:
     with pytest.raises(InvariantViolation):
         block_commands(block(*events))
+
+
+async def test_a_funding_the_chain_skipped_for_stale_prices_feeds_nothing_and_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, chain, local = await trading(tmp_path)
+    await engine.place(order("bob", Side.SELL, INDEX, 300 * LOT, PERP))
+    await engine.place(order("alice", Side.BUY, INDEX, 300 * LOT, PERP))
+    await settle_fills(tmp_path, local, 1)
+    vote(chain, local, {"BTC": INDEX, PERP: INDEX + 333_333_333})
+    local.decide()
+    balances = {a: engine.balance(a) for a in ACCOUNTS}
+    # The validators stop voting; the funding time comes hours after their last vote.
+    chain.now = T0 + 8 * 3_600_000 + 60_000
+    local.decide()
+    events = local.block(local.height()).events
+    assert [e.kind for e in events if "funding" in e.kind] == ["funding_skipped"]
+
+    journaled = engine.journal.last_seq
+    with caplog.at_level("WARNING", logger="optex.settlement"):
+        feed = watcher(tmp_path, local, engine)
+        await feed.catch_up()
+    assert feed.state.fundings == 0
+    assert engine.journal.last_seq == journaled
+    assert {a: engine.balance(a) for a in ACCOUNTS} == balances
+    assert f"skipped the funding of {PERP}: no live vote for {PERP},BTC" in caplog.text
+    assert_balances_agree(engine, chain)
+    await engine.close()

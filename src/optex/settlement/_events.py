@@ -33,6 +33,7 @@ SETTLEMENT_CREDIT: Final = "settlement_credit"
 FUNDING_CREDIT: Final = "funding_credit"
 SETTLED: Final = "settled"
 FUNDING: Final = "funding"
+FUNDING_SKIPPED: Final = "funding_skipped"
 
 
 def settle_key(instrument: str) -> str:

@@ -54,7 +54,7 @@ from optex.exchange import (
 )
 from optex.journal import write_atomic
 from optex.settlement._chain import ChainClient, DecidedBlock
-from optex.settlement._events import block_commands
+from optex.settlement._events import FUNDING_SKIPPED, block_commands
 
 log = logging.getLogger("optex.settlement")
 
@@ -212,6 +212,16 @@ class ChainWatcher:
     async def _handle_events(self, block: DecidedBlock) -> tuple[int, int]:
         """Feed the block's settlements and fundings; how many of each the engine applied."""
         settlements = fundings = 0
+        for skipped in block.events:
+            if skipped.kind == FUNDING_SKIPPED:
+                # Nothing to feed: the chain paid no funding. Logged because it means the
+                # validators stopped voting a price the perpetual needs.
+                log.warning(
+                    "block %d skipped the funding of %s: no live vote for %s",
+                    block.height,
+                    skipped.attributes.get("instrument", "?"),
+                    skipped.attributes.get("stale_prices", "?"),
+                )
         for item in block_commands(block):
             receipt = await self._submit(item.command, item.key, f"block {block.height}")
             if receipt is None:
