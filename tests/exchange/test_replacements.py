@@ -51,12 +51,14 @@ class Run:
         stamped = msgspec.structs.replace(command, ts_ms=self.ts)
         return list(self.pipeline.apply(self.pipeline.last_seq + 1, stamped))
 
-    def order(self, account: str, side: Side, quantity: int, price: int = PRICE) -> SignedOrder:
+    def order(
+        self, account: str, side: Side, quantity: int, price: int = PRICE, instrument: str = PERP
+    ) -> SignedOrder:
         self.nonce += 1
         intent = OrderIntent(
             chain_id=CHAIN,
             account=account,
-            instrument=PERP,
+            instrument=instrument,
             side=side,
             order_type=OrderType.LIMIT,
             price=price,

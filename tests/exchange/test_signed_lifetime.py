@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from optex.crypto import OrderIntent, OrderType, SecurityReason, Side, SignedOrder, sign_order
+from optex.crypto import SecurityReason, Side
 from optex.exchange import (
     SETTLEMENT_WINDOW_MS,
     CommandFailed,
@@ -18,7 +18,7 @@ from optex.exchange import (
 )
 from optex.market import AdvanceTime, Fill, NewOrder, OrderExpired
 from tests.exchange.kit import CALL
-from tests.exchange.test_replacements import CHAIN, KEYS, LOT, PRICE, Run
+from tests.exchange.test_replacements import LOT, PRICE, Run
 
 CALL_PRICE = 5_000_000_000  # the call's mark, 5,000 USDC
 
@@ -77,24 +77,6 @@ def test_a_snapshot_carries_the_replay_guard() -> None:
     assert failed.code == SecurityReason.ORDER_REPLAYED
 
 
-def _signed_call(
-    run: Run, account: str, side: Side, quantity: int, **fields: object
-) -> SignedOrder:
-    run.nonce += 1
-    intent = OrderIntent(
-        chain_id=CHAIN,
-        account=account,
-        instrument=CALL,
-        side=side,
-        order_type=OrderType.LIMIT,
-        price=CALL_PRICE,
-        quantity=quantity,
-        nonce=run.nonce,
-        expiry_ms=run.ts + 3_600_000,  # outlives the instrument
-    )
-    return sign_order(KEYS[account], intent)
-
-
 def test_signed_trading_on_an_instrument_ends_the_settlement_window_before_its_expiry() -> None:
     # The chain refuses a fill of an expired instrument as it refuses one of an expired
     # signature: the last fill must reach a block before the instrument's expiry.
@@ -102,18 +84,18 @@ def test_signed_trading_on_an_instrument_ends_the_settlement_window_before_its_e
     expiry = run.pipeline.instrument_expiry(CALL)
     assert expiry is not None
     run.ts = expiry - 1_800_000
-    order_id = run.place(_signed_call(run, "alice", Side.SELL, 3 * LOT))
+    order_id = run.place(run.order("alice", Side.SELL, 3 * LOT, CALL_PRICE, CALL))
     resting = run.pipeline.engine.order(order_id)
     assert resting is not None and resting.expire_ts_ms == expiry - SETTLEMENT_WINDOW_MS
 
     run.ts = expiry - SETTLEMENT_WINDOW_MS - 2  # the next command comes a millisecond before
-    taken = run.apply(PlaceSignedOrder(0, _signed_call(run, "bob", Side.BUY, LOT)))
+    taken = run.apply(PlaceSignedOrder(0, run.order("bob", Side.BUY, LOT, CALL_PRICE, CALL)))
     assert [e.quantity for e in taken if isinstance(e, Fill)] == [LOT]
 
     # From the window on: alice's order is gone and a new signed order is refused whole.
     hash_before = run.pipeline.engine.state_hash()
     nonces_before = run.pipeline.replay.export()
-    (failed,) = run.apply(PlaceSignedOrder(0, _signed_call(run, "bob", Side.BUY, LOT)))
+    (failed,) = run.apply(PlaceSignedOrder(0, run.order("bob", Side.BUY, LOT, CALL_PRICE, CALL)))
     assert isinstance(failed, CommandFailed)
     assert failed.code == ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
     assert run.pipeline.replay.export() == nonces_before
