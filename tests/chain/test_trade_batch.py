@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from optex.chain import ChainReason, PriceVote, TradeBatch, fill_record_id
-from optex.core import instrument_from_name
+from optex.core import encode, instrument_from_name
 from optex.crypto import Side, SignedOrder, TimeInForce, sign_order
 from optex.risk import FeeParams, trade_fee
 from tests.chain.kit import (
@@ -339,3 +339,19 @@ def test_fill_records_are_dropped_once_their_orders_have_expired() -> None:
     assert_rejected_and_changes_nothing(
         chain, batch(chain, chain.fill(maker, again)), "order_expired"
     )
+
+
+def test_a_fill_without_a_fee_index_encodes_as_before_the_field_existed() -> None:
+    class FourFields(msgspec.Struct, frozen=True):
+        maker: SignedOrder
+        taker: SignedOrder
+        price: int
+        quantity: int
+
+    chain = traded_chain()
+    fill = chain.fill(
+        chain.order("alice", Side.SELL, PRICE, LOT), chain.order("bob", Side.BUY, PRICE, LOT)
+    )
+    before = FourFields(fill.maker, fill.taker, fill.price, fill.quantity)
+    assert encode(fill) == encode(before)
+    assert encode(msgspec.structs.replace(fill, fee_index=1)) != encode(before)

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from optex.core import Conflict, InvalidInput, ManualClock, OptexError, Unauthorized, encode
-from optex.crypto import ReplayGuard, sign_order
+from optex.crypto import ReplayGuard, SecurityReason, sign_order
 from optex.exchange import (
     MAX_COMMAND_BYTES,
     SETTLEMENT_WINDOW_MS,
@@ -186,7 +186,10 @@ async def test_a_signed_order_ending_within_the_settlement_window_is_refused_unj
     journal = MemoryJournal()
     guard = ReplayGuard()
     authority = crypto.delegations()
-    seq, _ = sequencer(journal, authority=authority, chain_id=crypto.CHAIN, guard=guard)
+    clock = ManualClock(crypto.NOW_MS)
+    seq, _ = sequencer(
+        journal, authority=authority, chain_id=crypto.CHAIN, guard=guard, clock=clock
+    )
     # Still a valid signature, but a fill could reach the chain after it ends.
     last_ms = crypto.NOW_MS + SETTLEMENT_WINDOW_MS
     late = signed(nonce=7, expiry_ms=last_ms)
@@ -197,7 +200,15 @@ async def test_a_signed_order_ending_within_the_settlement_window_is_refused_unj
         assert caught.value.details["settlement_window_ms"] == SETTLEMENT_WINDOW_MS
     assert journal.last_seq == 0 and len(guard) == 0
     # One millisecond more leaves a millisecond to trade in: accepted.
-    await seq.submit(signed(nonce=8, expiry_ms=last_ms + 1))
+    placed = signed(nonce=8, expiry_ms=last_ms + 1)
+    await seq.submit(placed)
+    assert journal.last_seq == 1
+    # Resent once the window has begun, it is a replay (the caller then looks up what became of
+    # the original), not a refusal that would hide that the first send was placed.
+    clock.advance(5)
+    with pytest.raises(Conflict) as replayed:
+        await seq.submit(placed)
+    assert replayed.value.code is SecurityReason.ORDER_REPLAYED
     assert journal.last_seq == 1
 
 

@@ -16,7 +16,7 @@ from optex.exchange import (
     PlaceSignedOrder,
     trading_end_ms,
 )
-from optex.market import AdvanceTime, Fill, NewOrder, OrderExpired
+from optex.market import AdvanceTime, Fill, NewOrder, OrderExpired, OrderRejected
 from tests.exchange.kit import CALL
 from tests.exchange.test_replacements import LOT, PRICE, Run
 
@@ -92,13 +92,17 @@ def test_signed_trading_on_an_instrument_ends_the_settlement_window_before_its_e
     taken = run.apply(PlaceSignedOrder(0, run.order("bob", Side.BUY, LOT, CALL_PRICE, CALL)))
     assert [e.quantity for e in taken if isinstance(e, Fill)] == [LOT]
 
-    # From the window on: alice's order is gone and a new signed order is refused whole.
+    # From the window on: alice's order is gone, and a new signed order is rejected as the
+    # market rejects one (its nonce used, as the sequencer's guard has it; nothing else moves).
     hash_before = run.pipeline.engine.state_hash()
-    nonces_before = run.pipeline.replay.export()
-    (failed,) = run.apply(PlaceSignedOrder(0, run.order("bob", Side.BUY, LOT, CALL_PRICE, CALL)))
-    assert isinstance(failed, CommandFailed)
-    assert failed.code == ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
-    assert run.pipeline.replay.export() == nonces_before
+    late = run.order("bob", Side.BUY, LOT, CALL_PRICE, CALL)
+    (rejected,) = run.apply(PlaceSignedOrder(0, late))
+    assert isinstance(rejected, OrderRejected)
+    assert rejected.code == ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+    assert (rejected.account, rejected.order_id) == ("bob", None)
     assert run.pipeline.engine.state_hash() == hash_before
+    assert run.pipeline.signed.by_hash.get(late.order_hash) is None
+    (replayed,) = run.apply(PlaceSignedOrder(0, late))
+    assert isinstance(replayed, CommandFailed) and replayed.code == SecurityReason.ORDER_REPLAYED
     expired = run.apply(AdvanceTime(0))
     assert [e.order_id for e in expired if isinstance(e, OrderExpired)] == [order_id]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from optex.crypto import PrivateKey, SignedOrder, decode_signed_order, sign_order
-from optex.exchange import SETTLEMENT_WINDOW_MS, EngineClient, trading_end_ms
+from optex.exchange import SETTLEMENT_WINDOW_MS, EngineClient
 from tests.gateway.kit import CALL, Exchange, Rest
 from tests.gateway.test_signed import delegate, encoded, intent
 
@@ -98,10 +98,10 @@ def test_a_good_til_day_order_trades_until_0800_utc_and_its_signature_lasts_beyo
     )["result"]["order"]
     signed = governing(exchange, "carol", int(placed["order_id"]))
     assert signed is not None
-    end = trading_end_ms(signed)
-    # The engine stops it at the next 08:00 UTC; the chain accepts its fills for the settlement
-    # window after. (Placed in the window's first seconds after 08:00, the signature would
-    # outlive the 24 h a signature may last, so the end comes that much earlier.)
-    assert signed.intent.expiry_ms == end + SETTLEMENT_WINDOW_MS
-    assert before < end <= before + day_ms
-    assert end % day_ms == eight_ms or end >= before + day_ms - SETTLEMENT_WINDOW_MS
+    # Signed to the settlement window after the next 08:00 UTC, so the engine stops it at
+    # 08:00. (Placed in the first minutes after 08:00, that would outlast what the gateway
+    # signs for, just under a day: then it is capped there.)
+    expiry = signed.intent.expiry_ms
+    assert before < expiry <= before + day_ms
+    capped = expiry >= before + day_ms - 600_000
+    assert expiry % day_ms == eight_ms + SETTLEMENT_WINDOW_MS or capped

@@ -259,6 +259,13 @@ class Ledger:
                 raise InvalidInput(ChainReason.STORE_CORRUPT, f"block {height} is missing")
             self.last_header = decode(stored[0], Block).header
             self.last_hash = block_hash(self.last_header)
+            # Callers take the last header's root as the state's (the node's status, proofs
+            # checked against it): a stored state that does not hash to it is refused here.
+            if self.state.root() != self.last_header.state_root:
+                raise InvalidInput(
+                    ChainReason.STORE_CORRUPT,
+                    f"the stored state does not hash to block {height}'s state root",
+                )
         for later in range(height + 1, self.store.block_height() + 1):
             stored = self.store.load_block(later)
             if stored is None:

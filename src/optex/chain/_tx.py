@@ -105,13 +105,15 @@ class RevokeTradingKey(_Body, tag="revoke_key", frozen=True):
         )
 
 
-class Fill(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Fill(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """One match: both signed orders, the price and the quantity the operator matched.
 
     ``fee_index`` is the underlying's index price at which the engine charged an option fill's
     fees (0: none given). The ledger charges at it, within ``trading.fee_index_band_ppm`` of its
     own oracle index, so that engine and chain take the same fee: the oracle's price at the
-    block is not the engine's at the fill.
+    block is not the engine's at the fill. Left out of the encoding when 0, so a fill without
+    it has the bytes (and the transaction the hash and signature) it had before the field
+    existed: stored blocks still replay.
     """
 
     maker: SignedOrder

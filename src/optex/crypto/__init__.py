@@ -53,7 +53,6 @@ from optex.crypto._keystore import (
     keccak256,
 )
 from optex.crypto._orders import (
-    MAX_ORDER_LIFETIME_MS,
     ORDER_DOMAIN,
     OrderIntent,
     SignedOrder,
@@ -138,7 +137,6 @@ __all__ = [
     "Keystore",
     "KeystoreFormat",
     "LoginRecord",
-    "MAX_ORDER_LIFETIME_MS",
     "MasterKey",
     "NonceCache",
     "NonceRecord",

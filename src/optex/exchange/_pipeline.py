@@ -55,9 +55,16 @@ from optex.exchange._state import (
     risk_hash,
     risk_record,
 )
-from optex.exchange._window import check_settles_in_time
+from optex.exchange._window import SETTLEMENT_WINDOW_MS, trading_end_ms
 from optex.journal import JournalEntry
-from optex.market import AddInstrument, AmendOrder, MatchingEngine, PriceSource, UpdatePrice
+from optex.market import (
+    AddInstrument,
+    AmendOrder,
+    MatchingEngine,
+    OrderRejected,
+    PriceSource,
+    UpdatePrice,
+)
 from optex.market import Event as MarketEvent
 from optex.risk import PPM, RiskEngine, RiskParams, add_instrument, debit_withdrawal, deposit
 
@@ -147,17 +154,16 @@ class Pipeline:
         # A new signed order opens an order it then governs; a signed replacement amends the
         # order its predecessor governs and governs it from then on (``_signed``).
         order = command.order
-        expiry = self.instrument_expiry(order.intent.instrument)
-        if not order.intent.is_replacement:
-            # The sequencer checked the signature's end; the instrument's is known only here.
-            # Refused before anything changes (a CommandFailed, the nonce left unused).
-            check_settles_in_time(order, command.ts_ms, expiry)
         # The sequencer journals no replay, so this raises only on a damaged or foreign journal
         # (a CommandFailed that changed nothing).
         self.replay.remember(order)
         digest = self.signed.remember(order)
         try:
             if not order.intent.is_replacement:
+                expiry = self.instrument_expiry(order.intent.instrument)
+                closing = _closing(command, expiry)
+                if closing is not None:
+                    return [closing]
                 events = self._trade(order_of(command, expiry))
                 self.signed.placed(
                     digest,
@@ -308,3 +314,29 @@ class Pipeline:
         if pipeline.state_hash() != record.state_hash:
             raise SnapshotCorrupt("the restored state does not have the hash the snapshot recorded")
         return pipeline
+
+
+def _closing(command: PlaceSignedOrder, instrument_expiry_ms: int | None) -> OrderRejected | None:
+    """The rejection of a new signed order on an instrument in its last settlement window.
+
+    The sequencer checked the signature's end; the instrument's is known only here. Rejected
+    like any order the market refuses: the nonce is used (as the sequencer's guard has it), and
+    nothing else changes.
+    """
+    if trading_end_ms(command.order, instrument_expiry_ms) > command.ts_ms:
+        return None
+    intent = command.order.intent
+    code = ExchangeReason.EXPIRES_BEFORE_SETTLEMENT
+    message = (
+        f"{intent.instrument} expires within the settlement window ({SETTLEMENT_WINDOW_MS} ms): "
+        "a fill could not settle on chain"
+    )
+    return OrderRejected(
+        command.ts_ms,
+        intent.account,
+        intent.client_order_id or None,
+        None,
+        int(code),
+        code.reason,
+        message,
+    )

@@ -142,8 +142,8 @@ def verify_quote(
     check_quote(command)
     for leg in command.legs:
         verify_order(leg, chain_id=chain_id, now_ms=now_ms, authority=authority)
-        check_settles_in_time(leg, now_ms)
         guard.check(leg)
+        check_settles_in_time(leg, now_ms)
 
 
 # Applying -----------------------------------------------------------------------------------

@@ -130,8 +130,10 @@ class Sequencer:
             if self.authority is None:
                 raise InvalidInput(ExchangeReason.SIGNED_ORDERS_DISABLED)
             verify_order(stamped.order, chain_id=self.chain_id, now_ms=ts, authority=self.authority)
-            check_settles_in_time(stamped.order, ts)
+            # A resend of an order already placed is a replay first: the caller then learns
+            # what became of the original, even once the settlement window has begun.
             self.guard.check(stamped.order)
+            check_settles_in_time(stamped.order, ts)
         elif isinstance(stamped, SignedMassQuote):
             if self.authority is None:
                 raise InvalidInput(ExchangeReason.SIGNED_ORDERS_DISABLED)

@@ -14,9 +14,9 @@ refuses, the predecessor still governs.
 
 Replay protection does not need the orders themselves (the pipeline's
 ``optex.crypto.ReplayGuard`` keeps nonces), so memory here is bounded by the open orders, not by
-the order rate times the signatures' lifetime. An order rests at most until its signature
-expires (``order_of``). The map is part of the pipeline's state hash: it decides whether a later
-replacement applies.
+the order rate times the signatures' lifetime. An order rests at most until the settlement
+window before its signature (or its instrument) expires (``order_of``). The map is part of the
+pipeline's state hash: it decides whether a later replacement applies.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from optex.core import (
     registered_reason_tables,
 )
 from optex.crypto import (
-    MAX_ORDER_LIFETIME_MS,
     Access,
     Area,
     OrderIntent,
@@ -176,18 +175,19 @@ def _check_currency(call: Call) -> str | None:
     return str(currency)
 
 
-def _good_til_day_expiry(now_ms: int) -> int:
+def _good_til_day_expiry(now_ms: int, longest_ms: int) -> int:
     """The signature expiry of a good-til-day order: Deribit's day ends at the next 08:00 UTC,
     and the engine stops a signed order the settlement window before its signature expires, so
     the signature lasts that much longer and the order trades until 08:00 exactly. Placed in the
-    window's first seconds after 08:00, that would be longer than a signature may last, so it
-    is capped there (and the order stops those few seconds early)."""
+    window's first seconds after 08:00, that could be longer than the gateway signs for
+    (``longest_ms``, its ``order_signature_ttl_ms``, which keeps slack under the 24 h a
+    signature may last), so it is capped there and the order stops earlier that one day."""
     now = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC)
     cut = now.replace(hour=8, minute=0, second=0, microsecond=0)
     if cut <= now:
         cut += dt.timedelta(days=1)
     end_of_day_ms = int(cut.timestamp() * 1000)
-    return min(end_of_day_ms + SETTLEMENT_WINDOW_MS, now_ms + MAX_ORDER_LIFETIME_MS)
+    return min(end_of_day_ms + SETTLEMENT_WINDOW_MS, now_ms + longest_ms)
 
 
 def _view_from_receipt(
@@ -637,7 +637,7 @@ async def _place(call: Call, side: Side) -> Any:
     now = call.now_ms
     expiry = now + gateway.config.limits.order_signature_ttl_ms
     if tif is TimeInForce.GTD:
-        expiry = _good_til_day_expiry(now)
+        expiry = _good_til_day_expiry(now, gateway.config.limits.order_signature_ttl_ms)
     try:
         intent = OrderIntent(
             chain_id=gateway.config.chain_id,
@@ -703,7 +703,7 @@ async def edit(call: Call) -> Any:
     now = call.now_ms
     expiry = now + gateway.config.limits.order_signature_ttl_ms
     if previous.intent.time_in_force is TimeInForce.GTD:
-        expiry = _good_til_day_expiry(now)
+        expiry = _good_til_day_expiry(now, gateway.config.limits.order_signature_ttl_ms)
     try:
         intent = replacement(
             previous,

@@ -238,7 +238,9 @@ class Node:
             decided.height,
             decided.round,
             len(block.txs),
-            self.ledger.state_root().hex()[:16],
+            # The header's: the ledger committed only because the state's root equals it, and
+            # asking the tree would hash the block's writes now instead of with the next block.
+            block.header.state_root.hex()[:16],
         )
 
     def submit_evidence(self, evidence: DuplicateVoteEvidence) -> None:
@@ -421,7 +423,7 @@ class Node:
             "validator": None if self.signer is None else self.signer.public_key.hex(),
             "height": self.ledger.height,
             "last_block_hash": self.ledger.last_hash.hex(),
-            "app_hash": self.ledger.state_root().hex(),
+            "app_hash": (self.ledger.state_root() if header is None else header.state_root).hex(),
             "block_time_ms": None if header is None else header.ts_ms,
             "consensus": {"height": self.machine.height, "round": self.machine.round},
             "peers": sorted(p.hex() for p in self.peers.connections),
