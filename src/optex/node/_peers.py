@@ -89,12 +89,17 @@ class Peers:
 
     async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            conn = await handshake(reader, writer, self.node_key)
-        except OptexError as exc:
-            log.info("dropped an inbound peer: %s", exc.message)
+            try:
+                conn = await handshake(reader, writer, self.node_key)
+            except OptexError as exc:
+                log.info("dropped an inbound peer: %s", exc.message)
+                writer.close()
+                return
+            await self._serve(conn)
+        except asyncio.CancelledError:
+            # Shutdown cancels open connections; see RpcServer._serve for why this task ends
+            # normally rather than cancelled (Python 3.11's start_server logs it as an ERROR).
             writer.close()
-            return
-        await self._serve(conn)
 
     async def _dial_loop(self, peer: PeerConfig) -> None:
         expected = bytes.fromhex(peer.id)
