@@ -95,6 +95,9 @@ class Peers:
                 log.info("dropped an inbound peer: %s", exc.message)
                 writer.close()
                 return
+            if self._stopping:
+                conn.close()
+                return
             await self._serve(conn)
         except asyncio.CancelledError:
             # Shutdown cancels open connections; see RpcServer._serve for why this task ends
@@ -116,6 +119,12 @@ class Peers:
                 writer.close()
                 await asyncio.sleep(RECONNECT_S)
                 continue
+            if self._stopping:
+                # stop() came during the handshake. Its cancel can be lost there: Python 3.11's
+                # wait_for returns a result that arrived together with the cancel and drops
+                # the cancel, and this loop would then serve the connection for ever.
+                conn.close()
+                return
             await self._serve(conn)
             await asyncio.sleep(RECONNECT_S)
 
