@@ -332,8 +332,9 @@ class Ledger:
         if header.txs_hash != txs_hash(self.chain_id, block.txs):
             raise InvalidInput(ChainReason.BAD_BLOCK, "the transactions do not match the header")
         built = self._built.get(block_hash(header))
-        reused = built is not None and built.base == self.last_hash and built.block == block
-        if built is not None and reused:
+        if built is not None and (built.base != self.last_hash or built.block != block):
+            built = None
+        if built is not None:
             # The same block on the same state: the run is deterministic, so its outcome is
             # what a second run would give. A validator has built almost every block it
             # commits (to propose it or to check the proposal), so this saves a second run.
@@ -349,7 +350,7 @@ class Ledger:
         if expected != found:
             raise InvalidInput(ChainReason.STATE_MISMATCH, "results or validator sets differ")
         try:
-            if built is not None and reused:
+            if built is not None:
                 # The root of these writes on this state was computed to make the header: no
                 # second hashing now; the tree rehashes their paths together with the next
                 # block's, the next time a root is asked for.

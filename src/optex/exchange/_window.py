@@ -23,8 +23,8 @@ from optex.crypto import SignedOrder
 from optex.exchange._reasons import ExchangeReason
 
 SETTLEMENT_WINDOW_MS: Final = 10_000
-"""How long before its signature expires a signed order stops trading. Measured on the devnet, a
-fill reaches a committed block in about a second; ten leave room for a slow round or two."""
+"""How long before its signature (or instrument) expires a signed order stops trading: room for
+the batcher's linger, a batch in flight and several consensus rounds, slow ones included."""
 
 
 def trading_end_ms(order: SignedOrder, instrument_expiry_ms: int | None = None) -> int:
@@ -36,14 +36,12 @@ def trading_end_ms(order: SignedOrder, instrument_expiry_ms: int | None = None) 
     return end - SETTLEMENT_WINDOW_MS
 
 
-def check_settles_in_time(
-    order: SignedOrder, now_ms: int, instrument_expiry_ms: int | None = None
-) -> None:
-    """Refuse ``order`` at ``now_ms`` if its trading would end before it starts."""
-    if trading_end_ms(order, instrument_expiry_ms) <= now_ms:
+def check_settles_in_time(order: SignedOrder, now_ms: int) -> None:
+    """Refuse ``order`` at ``now_ms`` if its signature leaves it no time to trade (the
+    sequencer's check; the pipeline checks the instrument's expiry, which it knows)."""
+    if trading_end_ms(order) <= now_ms:
         raise InvalidInput(
             ExchangeReason.EXPIRES_BEFORE_SETTLEMENT,
             expiry_ms=order.intent.expiry_ms,
-            instrument_expiry_ms=instrument_expiry_ms,
             settlement_window_ms=SETTLEMENT_WINDOW_MS,
         )

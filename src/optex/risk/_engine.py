@@ -210,17 +210,15 @@ class RiskEngine:
                         resting.price = event.price
         return moved
 
-    def fee_index(self, instrument_name: str, index: Mapping[str, int] | None = None) -> int:
+    def fee_index(self, instrument_name: str, index: Mapping[str, int]) -> int:
         """The index price an option fill on ``instrument_name`` pays its fees at, as
-        :meth:`_fill` charges them, from ``index`` (the engine's index prices now by default);
-        0 for futures and perpetuals, whose fees do not use it. The settlement batcher sends it
-        with each fill (``optex.chain.Fill.fee_index``), so that the chain charges the fee the
-        engine did."""
+        :meth:`_fill` charges them, when the engine's index prices were ``index`` (0 without
+        one); 0 for futures and perpetuals, whose fees do not use it. The settlement batcher
+        sends it with each fill (``optex.chain.Fill.fee_index``), so that the chain charges the
+        fee the engine did."""
         instrument = instrument_of(self.ledger, instrument_name)
         if instrument.kind is not InstrumentKind.OPTION:
             return 0
-        if index is None:
-            return self.prices.index_of(instrument.underlying)
         return index.get(instrument.underlying, 0)
 
     def _fill(self, fill: Fill) -> list[Movement]:
