@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from optex.exchange import (
 from optex.journal import FileJournal, FsyncPolicy
 from optex.market import AddInstrument
 from optex.risk import Mark
-from optex.settlement import LocalChain
+from optex.settlement import Batcher, BatcherConfig, LocalChain
 from tests.chain.kit import CHAIN, PERP, T0, Chain, trader
 
 PERP_INSTRUMENT = instrument_from_name(PERP)
@@ -141,3 +142,22 @@ async def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("timed out waiting for the condition")
         await asyncio.sleep(0.01)
+
+
+async def run_batcher(
+    config: BatcherConfig,
+    chain: LocalChain,
+    engine: Engine,
+    *conditions: Callable[[Batcher], bool],
+) -> Batcher:
+    """Run a real batcher until each of ``conditions`` holds in turn, then stop it and close
+    the engine (also when a condition is never met: the test fails, nothing keeps running)."""
+    batcher = Batcher(config, chain)
+    await batcher.start()
+    try:
+        for condition in conditions:
+            await until(functools.partial(condition, batcher))
+    finally:
+        await batcher.stop()
+        await engine.close()
+    return batcher

@@ -18,6 +18,7 @@ from tests.settlement.kit import (
     TICK,
     Engine,
     local_chain,
+    run_batcher,
     setup_commands,
     signed,
     until,
@@ -71,13 +72,9 @@ async def test_a_cross_of_two_signed_orders_settles_on_chain_with_both_orders(
     taker = signed("bob", Side.BUY, INDEX + 10 * TICK, 2 * LOT)
     await engine.place(maker)
     await engine.place(taker)
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.checkpoint.committed_fills == 1)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(
+        config(tmp_path), local, engine, lambda b: b.checkpoint.committed_fills == 1
+    )
     [batch] = batches(local)
     [fill] = batch.fills
     assert (fill.maker, fill.taker, fill.price, fill.quantity) == (maker, taker, INDEX, 2 * LOT)
@@ -97,13 +94,9 @@ async def test_fills_of_unsigned_orders_are_reported_and_never_submitted(tmp_pat
     await engine.place(signed("bob", Side.BUY, INDEX, LOT))  # crosses the unsigned order
     await engine.place(signed("carol", Side.SELL, INDEX, LOT))
     await engine.place(signed("bob", Side.BUY, INDEX, LOT))  # a provable fill after it
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.checkpoint.committed_fills == 1)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(
+        config(tmp_path), local, engine, lambda b: b.checkpoint.committed_fills == 1
+    )
     [item] = batcher.unsettled
     assert item.reason == SettlementReason.UNSIGNED_FILL.reason
     assert batcher.unsettled_count == 1
@@ -119,13 +112,7 @@ async def test_an_amended_signed_order_cannot_be_proven_and_is_reported(tmp_path
     order_id = receipt.events[0].order_id  # type: ignore[union-attr]
     await engine.submit(AmendOrder(0, "alice", order_id=order_id, quantity=5 * LOT))
     await engine.place(signed("bob", Side.BUY, INDEX, 5 * LOT))
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.unsettled_count == 1)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(config(tmp_path), local, engine, lambda b: b.unsettled_count == 1)
     assert batcher.unsettled[0].reason == SettlementReason.UNPROVABLE_FILL.reason
     assert "signed quantity" in batcher.unsettled[0].message
     assert batches(local) == []
@@ -147,13 +134,9 @@ async def test_fills_before_and_after_a_signed_edit_settle_and_match_the_engine(
     amended = await engine.submit(PlaceSignedOrder(0, sign_order(trader("alice"), edit)))
     assert any(isinstance(e, OrderAmended) and e.order_id == order_id for e in amended.events)
     await engine.place(signed("carol", Side.BUY, INDEX + TICK, 4 * LOT))  # fills the 3 left
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.checkpoint.committed_fills == 2)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(
+        config(tmp_path), local, engine, lambda b: b.checkpoint.committed_fills == 2
+    )
     assert batcher.unsettled_count == 0
     for account in ACCOUNTS:
         assert chain_position(chain, account) == engine.position(account)
@@ -175,14 +158,13 @@ async def test_a_batch_the_ledger_refuses_is_split_and_only_the_bad_fill_is_left
     for seller in ("alice", "carol", "alice", "alice"):
         await engine.place(signed(seller, Side.SELL, INDEX, LOT))
         await engine.place(signed("bob", Side.BUY, INDEX, LOT))
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.checkpoint.committed_fills == 3)
-        await until(lambda: batcher.checkpoint.refused_fills == 1)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(
+        config(tmp_path),
+        local,
+        engine,
+        lambda b: b.checkpoint.committed_fills == 3,
+        lambda b: b.checkpoint.refused_fills == 1,
+    )
     assert chain_position(chain, "alice") == -3 * LOT
     assert chain_position(chain, "bob") == 3 * LOT
     [refused] = batcher.unsettled

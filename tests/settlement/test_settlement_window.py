@@ -10,9 +10,16 @@ from optex.core import ManualClock
 from optex.crypto import Side
 from optex.exchange import SETTLEMENT_WINDOW_MS
 from optex.market import Fill, OrderExpired
-from optex.settlement import Batcher
 from tests.chain.kit import T0
-from tests.settlement.kit import INDEX, LOT, Engine, local_chain, setup_commands, signed, until
+from tests.settlement.kit import (
+    INDEX,
+    LOT,
+    Engine,
+    local_chain,
+    run_batcher,
+    setup_commands,
+    signed,
+)
 from tests.settlement.test_batcher import ACCOUNTS, chain_position, config
 
 
@@ -43,13 +50,9 @@ async def test_the_last_fill_before_the_window_settles_after_it_and_none_comes_l
     # The block recording alice's fill is made 7 s after it: past the engine's end of her
     # order, before her signature's.
     chain.now = trading_end + 7_000 - 1_000  # local_chain's blocks come 1 s after chain.now
-    batcher = Batcher(config(tmp_path), local)
-    await batcher.start()
-    try:
-        await until(lambda: batcher.checkpoint.committed_fills == 1)
-    finally:
-        await batcher.stop()
-        await engine.close()
+    batcher = await run_batcher(
+        config(tmp_path), local, engine, lambda b: b.checkpoint.committed_fills == 1
+    )
     assert batcher.unsettled_count == 0
     assert chain_position(chain, "alice") == engine.position("alice") == -LOT
     assert chain_position(chain, "bob") == engine.position("bob") == LOT
