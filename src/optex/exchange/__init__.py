@@ -17,8 +17,8 @@ orders until the chain provides one. What the chain decided reaches the engine a
 :class:`SettleExpiry` at the chain's settlement price and :class:`PayFunding` with the chain's
 amount per account, each applied once. Market makers quote with :class:`SignedMassQuote`, each
 leg a signed order, so their fills settle on chain too; a signed order stops trading
-:data:`SETTLEMENT_WINDOW_MS` before its signature ends (``trading_end_ms``), so that its last fill
-still reaches the chain in time. See docs/exchange.md and docs/settlement.md.
+:data:`SETTLEMENT_WINDOW_MS` before its signature or its instrument ends (``trading_end_ms``), so
+that its last fill still reaches the chain in time. See docs/exchange.md and docs/settlement.md.
 """
 
 from optex.exchange._bus import EventBus, Published, Subscription
